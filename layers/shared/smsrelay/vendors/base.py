@@ -143,7 +143,7 @@ class CodeTable:
 
 
 def md5_hex(text: str, *, upper: bool = False, encoding: str = "utf-8") -> str:
-    digest = hashlib.md5(text.encode(encoding)).hexdigest()  # noqa: S324 - the vendors' protocol
+    digest = hashlib.md5(text.encode(encoding)).hexdigest()  # the vendors' protocol asks for MD5
     return digest.upper() if upper else digest
 
 
