@@ -294,9 +294,7 @@ def parse_balance_answer(text: str) -> Balance:
         raise _refusal(answer)
     if answer.smBalance is None or not answer.smBalance.is_finite():
         raise VendorParseError(VENDOR, "login answer without smBalance")
-    return Balance(
-        vendor=VENDOR, balance=answer.smBalance, unit="messages", raw=answer.model_dump(mode="json")
-    )
+    return Balance(vendor=VENDOR, balance=answer.smBalance, unit="messages", raw=answer._raw)
 
 
 # --------------------------------------------------------------------------- pushes
