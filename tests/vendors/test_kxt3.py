@@ -39,7 +39,7 @@ class Receiver:
         self._cond = threading.Condition()
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}/callbacks/kxt3/tok"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     def _app(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
@@ -77,19 +77,40 @@ def wait_until(predicate: Any, timeout: float = 3.0) -> None:
     assert predicate()
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
+# Servers are shared by the module (a simulator stops in ~1 s: serve_forever polls every 0.5 s);
+# each test gets them drained and reset.
+@pytest.fixture(scope="module")
+def _receiver() -> Iterator[Receiver]:
     rec = Receiver().start()
     yield rec
     rec.stop()
 
 
-@pytest.fixture
-def sim(receiver: Receiver) -> Iterator[Kxt3Simulator]:
-    simulator = Kxt3Simulator(push_url=receiver.url, report_delay_s=0.02, slow_answer_s=1.0, seed=1)
+@pytest.fixture(scope="module")
+def _sim(_receiver: Receiver) -> Iterator[Kxt3Simulator]:
+    simulator = Kxt3Simulator(push_url=_receiver.url, report_delay_s=0.02, slow_answer_s=1.0, seed=1)
     simulator.start()
     yield simulator
     simulator.stop()
+
+
+@pytest.fixture
+def receiver(_receiver: Receiver) -> Receiver:
+    return _receiver
+
+
+@pytest.fixture
+def sim(_sim: Kxt3Simulator, _receiver: Receiver) -> Iterator[Kxt3Simulator]:
+    yield _sim
+    # Let the reports of this test go out before the next test starts.
+    wait_until(lambda: not _sim._timers and not _sim._outbox, timeout=5)
+    threading.Event().wait(0.05)
+    _sim.reset()
+    _sim.tokens.clear()
+    _sim.balance = 1_000_000
+    _sim.push_url = _receiver.url
+    with _receiver._cond:
+        _receiver.requests.clear()
 
 
 @pytest.fixture
