@@ -77,6 +77,13 @@ class SantoSimulator(VendorSimulator):
         self.by_msgid: dict[str, list[Accepted]] = {}
         self._ids = itertools.count(1)
 
+    def reset(self) -> None:
+        """Forget everything, including reports not yet due (tests share one simulator)."""
+        super().reset()
+        with self._wake:
+            self._timers.clear()
+            self.by_msgid.clear()
+
     def settings(self) -> dict[str, Any]:
         return {"base_url": self.base_url, "cpid": self.cpid, "cppwd": self.cppwd, "sender": self.sender}
 
