@@ -217,10 +217,17 @@ def test_bad_sender_is_refused_before_any_call(
 def test_numbers_santo_cannot_take_are_refused_without_a_call(
     sim: SantoSimulator, adapter: SantoAdapter
 ) -> None:
-    results = adapter.send(["13800000001", "+0123456789", "+86138000000x1", "+8613800000001"], "a")
+    numbers = ["13800000001", "+8613800000001", "+0123456789", "+86138000000x1"]
+    results = adapter.send(numbers, "a")
 
-    assert [r.outcome for r in results] == [Outcome.PERMANENT] * 3 + [Outcome.OK]
-    assert {r.code for r in results[:3]} == {"0110"}
+    assert [r.to for r in results] == numbers
+    assert [r.outcome for r in results] == [
+        Outcome.PERMANENT,
+        Outcome.OK,
+        Outcome.PERMANENT,
+        Outcome.PERMANENT,
+    ]
+    assert {results[i].code for i in (0, 2, 3)} == {"0110"}
     assert [a["da"] for a in submits(sim)] == ["8613800000001"]
 
 

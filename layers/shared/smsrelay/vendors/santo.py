@@ -414,7 +414,9 @@ class SantoAdapter(VendorAdapter):
         except VendorError as exc:
             exc.partial = results + exc.partial
             raise
-        return results
+        # one result per recipient, in the order given
+        order = {to: i for i, to in enumerate(recipients)}
+        return sorted(results, key=lambda r: order.get(r.to, len(order)))
 
     def _submit(self, recipients: Sequence[str], content: str, sender: str) -> list[SubmitResult]:
         multi = len(recipients) > 1
