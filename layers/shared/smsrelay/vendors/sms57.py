@@ -84,7 +84,7 @@ CODES: dict[str, tuple[Outcome, str]] = {
     "MA:0001": (_P, "number on the global blacklist"),
     "MA:0002": (_P, "illegal content"),
     "MA:0003": (_P, "no downstream route"),
-    "MA:0004": (_P, "unknown"),
+    "MA:0004": (_P, "unknown failure"),
     "MA:0005": (_P, "bad destination number format"),
     "MA:0006": (_P, "refused by the system"),
     "MA:0009": (_P, "undefined error"),
