@@ -579,3 +579,12 @@ def test_report_times_are_china_time(sim: SmsAdminSimulator, adapter: SmsAdminAd
     report = adapter.pull_reports()[0]
     assert report.occurred_at is not None
     assert abs((report.occurred_at - dt.datetime.now(CHINA_TZ)).total_seconds()) < 5
+
+
+def test_personalised_chunks_by_max_batch(sim: SmsAdminSimulator) -> None:
+    adapter = SmsAdminAdapter({**sim.settings(), "max_batch": 2, "send_method": "get"})
+    messages = [(f"+86138{i:08d}", f"code {i}") for i in range(1, 6)]
+    results = adapter.send_personalised(messages, SendOptions(reference="pp"))
+    assert [c["route"] for c in sim.calls] == ["post_send_ddt"] * 3
+    assert len({r.vendor_ref for r in results}) == 3 and all(r.outcome == Outcome.OK for r in results)
+    assert sim.accepted_for("13800000005")[0].content == "code 5"

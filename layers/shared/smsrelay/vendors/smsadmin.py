@@ -446,9 +446,9 @@ class SmsAdminAdapter(VendorAdapter):
         for to, content in messages:
             encode_gb2312(content, "content")
             (grouped if ("," in content or ";" in content) else native).append((to, content))
-        ddt_chunks = list(
-            chunked(native, self.max_batch if self.settings.send_method == "post" else GET_LIMIT)
-        )
+        # post_send_ddt/ is POST only: 1000 groups (or the settings' max_batch), whatever send_method says.
+        ddt_limit = min(self.max_batch, self.settings.max_batch or self.max_batch)
+        ddt_chunks = list(chunked(native, ddt_limit))
         groups = list(group_by_content(grouped).items())
         parts = len(ddt_chunks) + len(groups)
         results: list[SubmitResult] = []
