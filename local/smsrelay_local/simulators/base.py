@@ -122,7 +122,12 @@ class VendorSimulator(ABC):
         self._server = make_server(host, port, self.wsgi, threaded=True)
         self.port = self._server.server_port
         self.host = host
-        serve = threading.Thread(target=self._server.serve_forever, name=f"sim-{self.vendor_id}", daemon=True)
+        serve = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"sim-{self.vendor_id}",
+            daemon=True,
+        )
         clock = threading.Thread(target=self._run_clock, name=f"sim-{self.vendor_id}-clock", daemon=True)
         self._threads = [serve, clock]
         for thread in self._threads:
@@ -160,7 +165,14 @@ class VendorSimulator(ABC):
         request = Request(environ)
         with self.lock:
             self.requests.append(
-                {"method": request.method, "path": request.path, "args": request.args.to_dict(), "time": time.time()}
+                {
+                    "method": request.method,
+                    "path": request.path,
+                    "args": request.args.to_dict(),
+                    # cached, so the vendor handler can still read the body (raw or as a form)
+                    "body": request.get_data(cache=True),
+                    "time": time.time(),
+                }
             )
         fault = self._take_fault(request.path)
         if fault is not None and fault.kind != "timeout_after_accept":
@@ -235,12 +247,12 @@ class VendorSimulator(ABC):
         while not self._stopping.is_set():
             with self._wake:
                 if not self._timers:
-                    self._wake.wait(0.5)
+                    self._wake.wait(0.05)
                     continue
                 due, _, action = self._timers[0]
                 wait = due - time.monotonic()
                 if wait > 0:
-                    self._wake.wait(min(wait, 0.5))
+                    self._wake.wait(min(wait, 0.05))
                     continue
                 heapq.heappop(self._timers)
             try:
@@ -307,3 +319,5 @@ class VendorSimulator(ABC):
             self.pending_reports.clear()
             self.pending_inbound.clear()
             self.faults.clear()
+        with self._wake:
+            self._timers.clear()  # reports scheduled by an earlier test must not leak into the next

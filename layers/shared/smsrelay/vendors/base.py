@@ -132,7 +132,9 @@ class CodeTable:
             return info
         if key not in self._logged:
             self._logged.add(key)
-            logger.warning("unknown vendor code, treated as transient", extra={"vendor": self.vendor, "code": key})
+            logger.warning(
+                "unknown vendor code, treated as transient", extra={"vendor": self.vendor, "code": key}
+            )
         return CodeInfo(Outcome.TRANSIENT, f"unknown code {key}")
 
     def outcome(self, code: object) -> Outcome:
@@ -159,17 +161,21 @@ def e164_to_digits(number: str) -> str:
     return number.lstrip("+")
 
 
-def vendor_number_to_e164(number: object) -> str:
-    """Read a number as a vendor wrote it (11-digit domestic, digits with country code, '+', '00')."""
-    digits = "".join(ch for ch in str(number).strip() if ch.isdigit())
+def vendor_number_to_e164(number: object, *, with_country_code: bool = False) -> str:
+    """Read a number as a vendor wrote it: '+', '00', digits with country code, or (CN vendors)
+    11-digit domestic. With `with_country_code` (intl, santo) bare digits always carry the
+    country code, so '12025550123' is a US number, not a Chinese one."""
     text = str(number).strip()
+    digits = "".join(ch for ch in text if ch in "0123456789")
+    if not digits:
+        return ""
     if text.startswith("+"):
         return "+" + digits
     if digits.startswith("00"):
         return "+" + digits[2:]
-    if len(digits) == 11 and digits.startswith("1"):
+    if not with_country_code and len(digits) == 11 and digits.startswith("1"):
         return "+86" + digits
-    return "+" + digits if digits else ""
+    return "+" + digits
 
 
 def parse_vendor_time(value: object, *formats: str, tz: dt.tzinfo = CHINA_TZ) -> dt.datetime | None:
@@ -223,13 +229,17 @@ class VendorHttp:
         except requests.exceptions.ConnectTimeout as exc:
             raise VendorConnectError(self.vendor, f"connect timeout to {_host(url)}") from exc
         except requests.exceptions.ReadTimeout as exc:
-            raise VendorTimeout(self.vendor, f"no answer from {_host(url)} within {self.timeout[1]}s") from exc
+            raise VendorTimeout(
+                self.vendor, f"no answer from {_host(url)} within {self.timeout[1]}s"
+            ) from exc
         except requests.exceptions.ConnectionError as exc:
             if _never_connected(exc):
                 raise VendorConnectError(self.vendor, f"cannot connect to {_host(url)}") from exc
             raise VendorTimeout(self.vendor, f"connection to {_host(url)} broken after sending") from exc
         except requests.exceptions.RequestException as exc:
-            raise VendorConnectError(self.vendor, f"bad request to {_host(url)}: {type(exc).__name__}") from exc
+            raise VendorConnectError(
+                self.vendor, f"bad request to {_host(url)}: {type(exc).__name__}"
+            ) from exc
         if response.status_code >= 400:
             raise VendorHTTPError(self.vendor, response.status_code, response.text)
         return response
@@ -242,7 +252,9 @@ def _host(url: str) -> str:
 def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
     from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
 
-    reason: BaseException | None = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+    reason: BaseException | None = (
+        exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+    )
     if isinstance(reason, MaxRetryError):
         reason = reason.reason
     return isinstance(reason, NewConnectionError | NameResolutionError)
@@ -289,7 +301,9 @@ class VendorAdapter(ABC):
         return capability in self.capabilities
 
     # -- sending
-    def send(self, recipients: Sequence[str], content: str, options: SendOptions | None = None) -> list[SubmitResult]:
+    def send(
+        self, recipients: Sequence[str], content: str, options: SendOptions | None = None
+    ) -> list[SubmitResult]:
         """One text to many numbers, one vendor request per `batch_limit` numbers."""
         options = options or SendOptions()
         results: list[SubmitResult] = []
@@ -356,6 +370,8 @@ class VendorAdapter(ABC):
     def reject_all(self, recipients: Iterable[str], code: str, description: str) -> list[SubmitResult]:
         """Per-recipient results for numbers this vendor cannot take (e.g. non-CN on a CN-only vendor)."""
         return [
-            SubmitResult(to=to, vendor=self.vendor_id, outcome=Outcome.PERMANENT, code=code, description=description)
+            SubmitResult(
+                to=to, vendor=self.vendor_id, outcome=Outcome.PERMANENT, code=code, description=description
+            )
             for to in recipients
         ]

@@ -15,7 +15,9 @@ class VendorError(Exception):
     may_have_reached: bool = True
     outcome: Outcome = Outcome.TRANSIENT
 
-    def __init__(self, vendor: str, message: str, *, code: str = "", partial: list[SubmitResult] | None = None):
+    def __init__(
+        self, vendor: str, message: str, *, code: str = "", partial: list[SubmitResult] | None = None
+    ):
         super().__init__(f"{vendor}: {message}")
         self.vendor = vendor
         self.code = code

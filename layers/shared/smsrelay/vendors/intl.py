@@ -257,7 +257,7 @@ def _report(raw: Any, *, pushed: bool, tz: dt.tzinfo) -> DeliveryReport:
         return DeliveryReport(
             vendor=VENDOR,
             vendor_ref=record.msgId,
-            to=vendor_number_to_e164(record.mobile),
+            to=vendor_number_to_e164(record.mobile, with_country_code=True),
             status=status,
             code=record.errorCode or str(record.status),
             description=record.desc or "",

@@ -280,16 +280,6 @@ def _plain(data: Any) -> dict[str, Any]:
     return {str(k): (str(v) if isinstance(v, Decimal) else v) for k, v in data.items()}
 
 
-def msisdn_to_e164(number: object) -> str:
-    """santo's `da` is always country code + number: '12025550123' is a US number, not a CN one
-    (the shared `vendor_number_to_e164` reads 11 digits starting with 1 as domestic Chinese)."""
-    text = str(number).strip()
-    if text.startswith("+") or text.startswith("00"):
-        return vendor_number_to_e164(text)
-    digits = "".join(ch for ch in text if ch in "0123456789")
-    return "+" + digits if digits else ""
-
-
 def rptstatus_to_status(mtstat: str) -> ReportStatus:
     word = mtstat.strip().lower()
     if word == "success":
@@ -506,7 +496,7 @@ class SantoAdapter(VendorAdapter):
             params["da"] = e164_to_digits(to)
         reports = []
         for record, raw in parse_rptstatus_answer(self._get("/get-rptstatus", params)):
-            number = msisdn_to_e164(record.da) if record.da else (to or "")
+            number = vendor_number_to_e164(record.da, with_country_code=True) if record.da else (to or "")
             if not number:
                 continue
             status = rptstatus_to_status(record.mtstat)
@@ -540,7 +530,7 @@ class SantoAdapter(VendorAdapter):
             raise VendorParseError(VENDOR, "push carries no readable report text (sm/rsm)")
         msgid = fields.get("msgid", "").strip() or parts[0]
         status_value, code = parts[1], parts[2] if len(parts) > 2 else ""
-        to = msisdn_to_e164(fields.get("da", ""))
+        to = vendor_number_to_e164(fields.get("da", ""), with_country_code=True)
         if not msgid or len(to) < 2:
             raise VendorParseError(VENDOR, "push lacks msgid or da")
         status = report_status(status_value, code)
