@@ -1,0 +1,22 @@
+"""boto3 clients, created lazily (after moto starts in tests) and once per process."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+_CONFIG = Config(retries={"max_attempts": 5, "mode": "adaptive"}, max_pool_connections=32)
+
+
+@cache
+def client(service: str) -> Any:
+    # AWS_ENDPOINT_URL (set by the local stack) points every client at the emulator.
+    return boto3.client(service, config=_CONFIG, region_name=os.environ.get("AWS_REGION", "us-east-1"))
+
+
+def reset_clients() -> None:
+    client.cache_clear()

@@ -1,0 +1,75 @@
+"""Runtime settings, parsed once at cold start from the environment the template sets."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class RouteRule(BaseModel):
+    """Numbers starting with `prefix` (E.164, e.g. "+86") go to `vendors`, in fail-over order."""
+
+    prefix: str = Field(pattern=r"^\+\d{0,6}$")
+    vendors: list[str] = Field(min_length=1)
+
+
+class Settings(BaseModel):
+    """Each field is read from the upper-case environment variable of the same name."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    table_name: str = "smsrelay"
+    idempotency_table_name: str = "smsrelay-idempotency"
+    dispatch_queue_url: str = ""
+    send_queue_url: str = ""
+    event_bus_name: str = "smsrelay"
+    default_vendor: str = "sms57"
+    default_region: str = "CN"
+    routing_rules: list[RouteRule] = Field(default_factory=list)
+    #: vendor id -> Secrets Manager secret name or ARN (deployed)
+    vendor_secrets: dict[str, str] = Field(default_factory=dict)
+    #: a JSON file with every vendor's settings (local stack); wins over vendor_secrets
+    vendor_settings_file: str = ""
+    secrets_max_age_s: int = 300
+    retention_days: int = Field(default=90, ge=1)
+    report_window_hours: float = Field(default=72, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    retry_base_delay_s: int = Field(default=10, ge=0)
+    dispatch_lease_s: int = Field(default=120, ge=1)
+    part_size: int = Field(default=5000, ge=1)
+    poll_min_age_s: int = Field(default=180, ge=0)
+    poll_query_limit: int = Field(default=5000, ge=1)
+    poll_time_budget_s: float = Field(default=50, gt=0)
+
+    @field_validator("routing_rules", "vendor_secrets", mode="before")
+    @classmethod
+    def _json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else None
+        return value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        values = {
+            name: environ[name.upper()] for name in cls.model_fields if environ.get(name.upper(), "") != ""
+        }
+        return cls.model_validate(values)
+
+    def route_for(self, number: str) -> list[str]:
+        """The fail-over list of vendors for an E.164 number: longest matching prefix, else the default."""
+        best: RouteRule | None = None
+        for rule in self.routing_rules:
+            if number.startswith(rule.prefix) and (best is None or len(rule.prefix) > len(best.prefix)):
+                best = rule
+        return list(best.vendors) if best else [self.default_vendor]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

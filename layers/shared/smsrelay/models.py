@@ -1,0 +1,209 @@
+"""The public contracts as pydantic models: send request and answer, statuses, events, queue bodies."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+MAX_RECIPIENTS = 1_000_000
+SMALL_REQUEST = 100  # answers list message_ids up to this many recipients
+
+
+class Status(StrEnum):
+    QUEUED = "queued"
+    SUBMITTED = "submitted"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+FINAL_STATUSES = frozenset({Status.DELIVERED, Status.UNDELIVERED, Status.REJECTED, Status.FAILED})
+
+#: target status -> the statuses it may come from (nothing leaves a final status)
+ALLOWED_FROM: dict[Status, frozenset[Status]] = {
+    Status.SUBMITTED: frozenset({Status.QUEUED, Status.UNKNOWN}),
+    Status.REJECTED: frozenset({Status.QUEUED, Status.UNKNOWN}),
+    Status.FAILED: frozenset({Status.QUEUED}),
+    Status.UNKNOWN: frozenset({Status.QUEUED, Status.SUBMITTED}),
+    Status.DELIVERED: frozenset({Status.QUEUED, Status.SUBMITTED, Status.UNKNOWN}),
+    Status.UNDELIVERED: frozenset({Status.QUEUED, Status.SUBMITTED, Status.UNKNOWN}),
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PersonalMessage(_Strict):
+    to: str = Field(min_length=1, max_length=32)
+    content: str = Field(min_length=1, max_length=2000)
+
+
+class SendRequest(_Strict):
+    """Every entry point takes this JSON (design: send request)."""
+
+    recipients: list[str] | None = Field(default=None, max_length=MAX_RECIPIENTS)
+    content: str | None = Field(default=None, min_length=1, max_length=2000)
+    messages: list[PersonalMessage] | None = Field(default=None, max_length=MAX_RECIPIENTS)
+    vendor: str | None = None
+    client_ref: str | None = Field(default=None, min_length=1, max_length=128)
+    send_at: AwareDatetime | None = None
+    sender_id: str | None = Field(default=None, min_length=1, max_length=16)
+    category: Literal["transactional", "marketing"] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> SendRequest:
+        if self.messages is not None:
+            if self.recipients is not None or self.content is not None:
+                raise ValueError("give either `messages` or `recipients` + `content`, not both")
+            if not self.messages:
+                raise ValueError("`messages` is empty: give at least one {to, content}")
+        else:
+            if not self.recipients:
+                raise ValueError("`recipients` is missing or empty: give at least one phone number")
+            if self.content is None:
+                raise ValueError("`content` is missing: give the text to send")
+        return self
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """(raw number, content) for every recipient, in request order."""
+        if self.messages is not None:
+            return [(m.to, m.content) for m in self.messages]
+        assert self.recipients is not None and self.content is not None
+        return [(number, self.content) for number in self.recipients]
+
+
+class RejectedRecipient(BaseModel):
+    to: str
+    reason: str
+
+
+class SendAnswer(BaseModel):
+    request_id: str
+    accepted: int
+    rejected: list[RejectedRecipient] = Field(default_factory=list)
+    message_ids: list[str] | None = None
+
+
+class ChunkItem(BaseModel):
+    """One recipient of a dispatch chunk: message index, E.164 number, text when personalised."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    to: str
+    content: str | None = None
+
+
+class DispatchChunk(BaseModel):
+    """The body of one dispatch-queue message: one vendor request's worth of recipients."""
+
+    chunk_id: str
+    request_id: str
+    vendor: str
+    fallback: list[str] = Field(default_factory=list)
+    content: str | None = None  # one text for all; None when each item carries its own
+    items: list[ChunkItem]
+    send_at: AwareDatetime | None = None
+    sender_id: str | None = None
+    client_ref: str | None = None
+    hop: int = 0  # how many fail-overs led here
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return [
+            (item.to, item.content if item.content is not None else self.content or "") for item in self.items
+        ]
+
+
+class SendPart(BaseModel):
+    """A slice of a big request that `send` hands to itself through the send-requests queue."""
+
+    smsrelay_part: int
+    request_id: str
+    start_index: int
+    numbers: list[str]
+    contents: list[str] | None = None  # personalised: one per number
+    content: str | None = None
+    routes: list[list[str]]  # per number, or one route for all when of length 1
+    send_at: AwareDatetime | None = None
+    sender_id: str | None = None
+    client_ref: str | None = None
+
+
+class HistoryEntry(BaseModel):
+    status: Status
+    at: dt.datetime
+    vendor: str | None = None
+    code: str | None = None
+    description: str | None = None
+
+
+class MessageView(BaseModel):
+    message_id: str
+    request_id: str
+    to: str
+    vendor: str | None = None
+    status: Status
+    vendor_ref: str | None = None
+    code: str | None = None
+    description: str | None = None
+    client_ref: str | None = None
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+
+class RequestView(BaseModel):
+    request_id: str
+    client_ref: str | None = None
+    created_at: str
+    total: int
+    counts: dict[str, int]
+    messages: list[MessageView]
+    next_token: str | None = None
+
+
+# --------------------------------------------------------------------------- events
+
+
+class StatusChanged(BaseModel):
+    message_id: str
+    request_id: str
+    client_ref: str | None = None
+    to: str
+    vendor: str | None = None
+    status: Status
+    previous_status: Status | None = None
+    vendor_code: str | None = None
+    time: dt.datetime
+
+
+class SmsReceived(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    vendor: str
+    from_: str = Field(alias="from")
+    to: str
+    content: str
+    time: dt.datetime | None = None
+
+
+class VendorBalanceEvent(BaseModel):
+    vendor: str
+    balance: str
+    unit: str
+    time: dt.datetime
+
+
+DETAIL_TYPES: dict[type[BaseModel], str] = {
+    StatusChanged: "SMS Status Changed",
+    SmsReceived: "SMS Received",
+    VendorBalanceEvent: "SMS Vendor Balance",
+}
+
+
+def event_detail(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", by_alias=True)
