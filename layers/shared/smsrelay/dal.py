@@ -19,6 +19,7 @@ import secrets
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -81,8 +82,19 @@ def shard_of(index: int) -> int:
     return index % SHARDS
 
 
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers are Decimals; floats are written as their exact decimal text."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def serialize(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _ser.serialize(v) for k, v in item.items() if v is not None}
+    return {k: _ser.serialize(_plain(v)) for k, v in item.items() if v is not None}
 
 
 def deserialize(item: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +102,7 @@ def deserialize(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _values(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: _ser.serialize(v) for k, v in values.items()}
+    return {k: _ser.serialize(_plain(v)) for k, v in values.items()}
 
 
 def _call(operation: str, **kwargs: Any) -> Any:

@@ -121,7 +121,8 @@ class DispatchChunk(BaseModel):
 
 
 class SendPart(BaseModel):
-    """A slice of a big request that `send` hands to itself through the send-requests queue."""
+    """A slice of a request that `send` writes and enqueues; big requests hand parts to themselves
+    through the send-requests queue."""
 
     smsrelay_part: int
     request_id: str
@@ -129,7 +130,8 @@ class SendPart(BaseModel):
     numbers: list[str]
     contents: list[str] | None = None  # personalised: one per number
     content: str | None = None
-    routes: list[list[str]]  # per number, or one route for all when of length 1
+    routes: list[list[str]]  # distinct fail-over lists
+    route_of: list[int] | None = None  # per number, an index into `routes` (None: routes[0] for all)
     send_at: AwareDatetime | None = None
     sender_id: str | None = None
     client_ref: str | None = None

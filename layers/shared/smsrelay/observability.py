@@ -24,3 +24,11 @@ def mask_number(number: str) -> str:
 def mask_numbers_in(text: str) -> str:
     """Mask every phone-number-like run of digits in free text (raw bodies logged on errors)."""
     return _NUMBER.sub(lambda m: mask_number(m.group(0)), text)
+
+
+def vendor_metric(name: str, vendor: str, value: float, unit: str = "Count") -> None:
+    """A metric with a `vendor` dimension (EMF, flushed at once so dimensions do not mix)."""
+    from aws_lambda_powertools.metrics import single_metric
+
+    with single_metric(name=name, unit=unit, value=value, namespace="smsrelay") as metric:
+        metric.add_dimension(name="vendor", value=vendor)

@@ -1,0 +1,24 @@
+"""poll (scheduled): reports, inbound and balances from the vendors that answer pulls."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from smsrelay.config import get_settings
+from smsrelay.observability import logger, metrics, tracer
+from smsrelay.service import poll
+
+settings = get_settings()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # Leave 10 s of the function's time for the last writes.
+    budget = max(1.0, min(settings.poll_time_budget_s, context.get_remaining_time_in_millis() / 1000 - 10))
+    summary = poll.run(settings, budget_s=budget)
+    logger.info("poll done", extra={"summary": dataclasses.asdict(summary)})
+    return dataclasses.asdict(summary)

@@ -1,0 +1,29 @@
+"""Handler factory shared by the five callback functions (one function per vendor)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from .entry import raw_request
+from .observability import logger, metrics, tracer
+from .service import callbacks
+
+
+def callback_handler(vendor: str) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+    @tracer.capture_lambda_handler(capture_response=False)
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        token = (event.get("pathParameters") or {}).get("token", "")
+        reply = callbacks.receive(vendor, token, raw_request(event))
+        return {
+            "statusCode": reply.status_code,
+            "headers": {"Content-Type": reply.content_type},
+            "body": reply.body,
+            "isBase64Encoded": False,
+        }
+
+    return handler

@@ -1,0 +1,93 @@
+"""One vendor push: token, source and credentials checked; parsed; applied; answered exactly
+as the vendor expects. A refused push stores nothing."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from dataclasses import dataclass
+
+from ..dal import Store, StoreError
+from ..events import EventPublishError
+from ..observability import logger, mask_numbers_in, metrics
+from ..vendor_config import VendorNotConfigured, get_adapter
+from ..vendors import RawRequest, VendorParseError
+from .reports import apply_reports, store_inbound
+
+MAX_BODY_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Reply:
+    status_code: int
+    body: str
+    content_type: str = "text/plain"
+
+
+FORBIDDEN = Reply(403, "forbidden")
+
+
+def receive(vendor: str, token: str, request: RawRequest, store: Store | None = None) -> Reply:
+    try:
+        adapter = get_adapter(vendor)
+    except VendorNotConfigured:
+        logger.warning("push for a vendor that is not configured", extra={"vendor": vendor})
+        return FORBIDDEN
+    expected = adapter.settings.callback_token.get_secret_value() if adapter.settings.callback_token else ""
+    if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+        return _refused(vendor, "token")
+    if adapter.settings.allowed_ips and not _ip_allowed(request.source_ip, adapter.settings.allowed_ips):
+        return _refused(vendor, "source_ip")
+    if len(request.body) > MAX_BODY_BYTES:
+        metrics.add_metric(name="CallbackRefused", unit="Count", value=1)
+        return Reply(413, "too large")
+    if not adapter.check_push_credentials(request):
+        return _refused(vendor, "credentials")
+    try:
+        batch = adapter.parse_push(request)
+    except VendorParseError as exc:
+        metrics.add_metric(name="CallbackUnparsable", unit="Count", value=1)
+        logger.warning(
+            "push could not be parsed",
+            extra={
+                "vendor": vendor,
+                "error": str(exc),
+                "raw_body": mask_numbers_in(request.body[:2000].decode("utf-8", "replace")),
+            },
+        )
+        return Reply(400, "unparsable")
+    store = store or Store()
+    try:
+        applied = apply_reports(batch.reports, store)
+        stored = store_inbound(batch.inbound, store)
+    except (StoreError, EventPublishError) as exc:
+        # 5xx so that vendors that retry, retry; what was applied stays applied (moves are idempotent).
+        logger.error("push could not be stored", extra={"vendor": vendor, "error": str(exc)})
+        return Reply(503, "store unavailable")
+    logger.info(
+        "push applied",
+        extra={
+            "vendor": vendor,
+            "reports": len(batch.reports),
+            "applied": applied.applied,
+            "early": applied.early,
+            "ignored": applied.ignored,
+            "inbound": stored,
+        },
+    )
+    ack = adapter.push_ack
+    return Reply(ack.status_code, ack.body, ack.content_type)
+
+
+def _refused(vendor: str, why: str) -> Reply:
+    metrics.add_metric(name="CallbackRefused", unit="Count", value=1)
+    logger.warning("push refused", extra={"vendor": vendor, "reason": why})
+    return FORBIDDEN
+
+
+def _ip_allowed(source_ip: str, allowed: list[str]) -> bool:
+    try:
+        address = ipaddress.ip_address(source_ip)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(entry, strict=False) for entry in allowed)

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from moto import mock_aws
+from smsrelay_local.simulators import simulator_class
+
+from .harness import VENDORS, Harness
+
+
+@pytest.fixture(scope="session")
+def simulators() -> Iterator[dict]:
+    sims = {v: simulator_class(v)(report_delay_s=0.01, slow_answer_s=3) for v in VENDORS}
+    for sim in sims.values():
+        sim.start()
+    yield sims
+    for sim in sims.values():
+        sim.stop()
+
+
+def _reset_process_state() -> None:
+    from smsrelay import aws, config, vendor_config
+    from smsrelay.observability import metrics
+
+    aws.reset_clients()
+    config.get_settings.cache_clear()
+    vendor_config.reset_caches()
+    metrics.clear_metrics()
+    import sys
+
+    for name in [n for n in sys.modules if n.startswith("smsrelay_fn_")]:
+        del sys.modules[name]  # handlers read settings at import: a fresh cold start per test
+
+
+@pytest.fixture
+def env(tmp_path: Path, simulators: dict, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    for sim in simulators.values():
+        sim.reset()
+        sim.push_url = None
+        sim.delivered_ratio = 1.0
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "smsrelay",
+        "POWERTOOLS_SERVICE_NAME": "smsrelay",
+        "POWERTOOLS_DEV": "false",
+        "RETRY_BASE_DELAY_S": "0",
+        "DISPATCH_LEASE_S": "1",
+        "POLL_MIN_AGE_S": "0",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        _reset_process_state()
+        harness = Harness(tmp_path, simulators)
+        for key, value in harness.create_resources().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("VENDOR_SETTINGS_FILE", str(harness.write_vendor_settings()))
+        _reset_process_state()
+        try:
+            yield harness
+        finally:
+            harness.stop()
+            _reset_process_state()
+    os.environ.pop("VENDOR_SETTINGS_FILE", None)
