@@ -40,7 +40,7 @@ def _accept_once() -> Any:
         data_keyword_argument="request",
         config=IDEMPOTENCY,
         persistence_store=persistence,
-        output_serializer=PydanticSerializer,
+        output_serializer=PydanticSerializer(model=SendAnswer),
     )
     def accept_once(request: SendRequest) -> SendAnswer:
         return send.accept(request, settings)

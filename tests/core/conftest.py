@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from moto import mock_aws
+from smsrelay_local import moto_patches
 from smsrelay_local.simulators import simulator_class
 
 from .harness import VENDORS, Harness
@@ -56,6 +57,7 @@ def env(tmp_path: Path, simulators: dict, monkeypatch: pytest.MonkeyPatch) -> It
     }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    moto_patches.apply()
     with mock_aws():
         _reset_process_state()
         harness = Harness(tmp_path, simulators)

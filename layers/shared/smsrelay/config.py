@@ -41,6 +41,7 @@ class Settings(BaseModel):
     max_attempts: int = Field(default=3, ge=1, le=20)
     retry_base_delay_s: int = Field(default=10, ge=0)
     dispatch_lease_s: int = Field(default=120, ge=1)
+    queued_limit_s: int = Field(default=3600, ge=1)
     part_size: int = Field(default=5000, ge=1)
     poll_min_age_s: int = Field(default=180, ge=0)
     poll_query_limit: int = Field(default=5000, ge=1)

@@ -30,6 +30,8 @@ from .config import Settings, get_settings
 from .models import ALLOWED_FROM, FINAL_STATUSES, Status
 
 BUCKET = 1000
+#: (index, E.164 number, vendor, chunk id, personalised content or None, fail-over vendors)
+MessageRow = tuple[int, str, str, str, str | None, list[str]]
 SHARDS = 8
 _ser = TypeSerializer()
 _deser = TypeDeserializer()
@@ -129,8 +131,11 @@ class Store:
         return int(time.time()) + self.settings.retention_days * 86400
 
     # ------------------------------------------------------------------ requests
-    def create_request(self, request_id: str, *, client_ref: str | None, total: int, invalid: int) -> None:
+    def create_request(
+        self, request_id: str, *, client_ref: str | None, total: int, invalid: int, content: str | None = None
+    ) -> None:
         item = {
+            "content": content,
             "pk": f"R#{request_id}",
             "sk": "R",
             "request_id": request_id,
@@ -155,8 +160,9 @@ class Store:
         now = iso(utcnow())
         expires = self._expires()
         requests = []
-        for index, to, vendor in rows:
+        for index, to, vendor, chunk_id, content, fallback in rows:
             item = message_key(request_id, index) | {
+                "chunk": {"S": chunk_id},
                 "request_id": {"S": request_id},
                 "idx": {"N": str(index)},
                 "to": {"S": to},
@@ -171,6 +177,10 @@ class Store:
             }
             if client_ref:
                 item["client_ref"] = {"S": client_ref}
+            if content is not None:  # personalised: the sweeper may need to send it again
+                item["content"] = {"S": content}
+            if fallback:
+                item["fallback"] = {"L": [{"S": v} for v in fallback]}
             requests.append({"PutRequest": {"Item": item}})
         self.batch_write(requests)
 
@@ -380,6 +390,31 @@ class Store:
         except ClientError:
             return None
         return attempt
+
+    def take_over_chunk(self, chunk_id: str, previous: dict[str, Any] | None) -> bool:
+        """The sweeper takes a chunk nobody finished: a late redelivery then finds it `swept`."""
+        if previous is None:
+            condition, values = "attribute_not_exists(pk)", {":s": "swept"}
+        else:
+            condition = "#st = :prev_state AND attempt = :prev_attempt"
+            values = {
+                ":s": "swept",
+                ":prev_state": previous["state"],
+                ":prev_attempt": int(previous["attempt"]),
+            }
+        try:
+            _call(
+                "update_item",
+                TableName=self.table,
+                Key=_chunk_key(chunk_id),
+                UpdateExpression="SET #st = :s, attempt = if_not_exists(attempt, :zero), expires_at = :x",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#st": "state"},
+                ExpressionAttributeValues=_values(values | {":zero": 0, ":x": self._expires()}),
+            )
+        except ClientError:
+            return False
+        return True
 
     def set_chunk_state(self, chunk_id: str, state: str, attempt: int, **extra: Any) -> bool:
         names = {"#st": "state"}

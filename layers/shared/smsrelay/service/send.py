@@ -63,7 +63,13 @@ def accept(request: SendRequest, settings: Settings | None = None, store: Store 
         route_of.append(route_ids.setdefault(route, len(route_ids)))
 
     request_id = new_request_id()
-    store.create_request(request_id, client_ref=request.client_ref, total=len(numbers), invalid=len(rejected))
+    store.create_request(
+        request_id,
+        client_ref=request.client_ref,
+        total=len(numbers),
+        invalid=len(rejected),
+        content=request.content,
+    )
     routes = [list(r) for r in route_ids]
     parts = [
         SendPart(
@@ -127,15 +133,23 @@ def process_part(part: SendPart, settings: Settings | None = None, store: Store 
     """Write the part's message items once, count them once, enqueue its chunks (idempotent)."""
     settings = settings or get_settings()
     store = store or Store(settings)
+    chunks = plan_part_chunks(part)
     rows = [
-        (part.start_index + i, number, part.routes[part.route_of[i] if part.route_of else 0][0])
-        for i, number in enumerate(part.numbers)
+        (
+            item.index,
+            item.to,
+            chunk.vendor,
+            chunk.chunk_id,
+            part.contents[item.index - part.start_index] if part.contents is not None else None,
+            chunk.fallback,
+        )
+        for chunk in chunks
+        for item in chunk.items
     ]
     counted = part.smsrelay_part in set(store.get_request(part.request_id).get("parts", set()))
     if not counted:
         store.put_messages(part.request_id, rows, part.client_ref)
         store.record_part(part.request_id, part.smsrelay_part, len(rows))
-    chunks = plan_part_chunks(part)
     now = utcnow()
     delays = [_hold_delay(chunk, now) for chunk in chunks]
     send_batches(settings.dispatch_queue_url, [dumps(c) for c in chunks], delays)

@@ -1,0 +1,128 @@
+"""`send`: one code path for every entry point; numbers, routing, idempotency, fan-out."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .harness import Harness
+
+REQUEST = {
+    "recipients": ["+8613800000001", "13800000002", "13800000002", "12345"],
+    "content": "【Acme】hello",
+}
+
+
+def test_direct_invoke_normalises_rejects_and_drops_duplicates(env: Harness) -> None:
+    answer = env.send(REQUEST)
+    assert answer["accepted"] == 2
+    assert [r["to"] for r in answer["rejected"]] == ["12345"]
+    assert answer["rejected"][0]["reason"].startswith("invalid_number")
+    assert [env.message(m)["to"] for m in answer["message_ids"]] == ["+8613800000001", "+8613800000002"]
+    view = env.request(answer["request_id"])
+    assert view["total"] == 2 and view["counts"]["queued"] == 2 and view["counts"]["invalid"] == 1
+
+
+def test_api_post_messages_answers_202_and_field_errors_400(env: Harness) -> None:
+    status, body = env.api("POST", "/messages", body=json.dumps(REQUEST))
+    assert status == 202 and body["accepted"] == 2
+    status, body = env.api("POST", "/messages", body=json.dumps({"recipients": ["+8613800000001"]}))
+    assert status == 400
+    assert "content" in body["errors"][0]["error"]
+    status, body = env.api("POST", "/messages", body=json.dumps({"recipients": "x", "content": "hi"}))
+    assert status == 400 and body["errors"][0]["field"] == "recipients"
+    status, body = env.api("POST", "/messages", body="not json")
+    assert status == 400 and body["errors"][0]["field"] == "(body)"
+    status, body = env.api("POST", "/messages", body=json.dumps(REQUEST | {"vendor": "nope"}))
+    assert status == 400 and body["errors"][0]["field"] == "vendor"
+
+
+def _sqs_event(env: Harness, bodies: list[str]) -> dict:
+    return {
+        "Records": [
+            env.sqs_record({"MessageId": f"m{n}", "ReceiptHandle": f"r{n}", "Body": body}, "send")
+            for n, body in enumerate(bodies)
+        ]
+    }
+
+
+def test_sqs_eventbridge_and_sns_bodies_take_the_same_path(env: Harness) -> None:
+    plain = json.dumps(REQUEST | {"client_ref": "sqs"})
+    eventbridge = json.dumps(
+        {"detail-type": "Send SMS", "source": "orders", "detail": REQUEST | {"client_ref": "eb"}}
+    )
+    sns = json.dumps({"Type": "Notification", "Message": json.dumps(REQUEST | {"client_ref": "sns"})})
+    result = env.invoke("send", _sqs_event(env, [plain, eventbridge, sns, '{"content": 1}']))
+    assert result["batchItemFailures"] == [
+        {"itemIdentifier": "m3"}
+    ]  # the malformed one goes back, then to the DLQ
+    scanned = env.ddb.scan(
+        TableName="smsrelay", FilterExpression="sk = :r", ExpressionAttributeValues={":r": {"S": "R"}}
+    )
+    assert sorted(i["client_ref"]["S"] for i in scanned["Items"]) == ["eb", "sns", "sqs"]
+
+
+def test_eventbridge_and_sns_events_invoked_directly(env: Harness) -> None:
+    answer = env.send({"detail-type": "Send SMS", "source": "orders", "detail": REQUEST})
+    assert answer["accepted"] == 2
+    answer = env.send({"Records": [{"EventSource": "aws:sns", "Sns": {"Message": json.dumps(REQUEST)}}]})
+    assert answer["accepted"] == 2
+
+
+def test_repeated_client_ref_sends_nothing_again(env: Harness) -> None:
+    first = env.send(REQUEST | {"client_ref": "order-42-otp"})
+    second = env.send(REQUEST | {"client_ref": "order-42-otp"})
+    assert second == first
+    env.run_all()
+    assert len(env.simulators["sms57"].accepted) == 2
+
+
+def test_personalised_messages_use_native_batches(env: Harness) -> None:
+    answer = env.send(
+        {
+            "messages": [
+                {"to": "+8613800000001", "content": "【Acme】hi Ann"},
+                {"to": "+8613800000002", "content": "【Acme】hi Bob"},
+            ],
+            "vendor": "sms57",
+        }
+    )
+    env.run_all()
+    sent = {a.mobile: a.content for a in env.simulators["sms57"].accepted}
+    assert sent == {"13800000001": "【Acme】hi Ann", "13800000002": "【Acme】hi Bob"}
+    assert [env.message(m)["status"] for m in answer["message_ids"]] == ["submitted", "submitted"]
+
+
+def test_routing_rules_pick_vendor_by_country_prefix(env: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "ROUTING_RULES",
+        json.dumps(
+            [{"prefix": "+86", "vendors": ["kxt3", "sms57"]}, {"prefix": "+65", "vendors": ["santo"]}]
+        ),
+    )
+    from smsrelay.config import get_settings
+
+    get_settings.cache_clear()
+    import sys
+
+    sys.modules.pop("smsrelay_fn_send", None)
+    answer = env.send({"recipients": ["+8613800000001", "+6591234567"], "content": "【Acme】hi"})
+    assert [env.message(m)["vendor"] for m in answer["message_ids"]] == ["kxt3", "santo"]
+
+
+def test_twenty_thousand_recipients_make_exactly_the_expected_calls(env: Harness) -> None:
+    # moto delivers every event to the capture queue slowly; this test counts calls, not events
+    env.events_client.remove_targets(Rule="all", EventBusName="smsrelay", Ids=["q"])
+    recipients = [f"+86139{n:08d}" for n in range(20_000)]
+    answer = env.send({"recipients": recipients, "content": "【Acme】sale", "vendor": "sms57"})
+    assert answer["accepted"] == 20_000 and "message_ids" not in answer
+    env.drain("send", "send")
+    env.drain("dispatch", "dispatch", max_rounds=1000)
+    sim = env.simulators["sms57"]
+    sends = [r for r in sim.requests if r["path"] == "/sms" and b"action=send" in (r.get("body") or b"")]
+    assert len(sends) == 40  # 20,000 / 500
+    assert len(sim.accepted) == 20_000 and len({a.mobile for a in sim.accepted}) == 20_000
+    view = env.request(answer["request_id"], limit="1000")
+    assert view["counts"]["submitted"] == 20_000 and view["counts"]["queued"] == 0
+    assert len(view["messages"]) == 1000 and view["next_token"]
