@@ -10,8 +10,8 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
 lint: install
@@ -21,7 +21,19 @@ lint: install
 unit: install
 	$(BIN)/pytest
 
-test: lint unit
+# Everything CI runs: lint, tests, template checks (cfn-lint, sam validate, checkov), sam build, the demo.
+test: lint unit sam-check demo
+
+local: install
+	$(BIN)/smsrelay local
+
+demo: install
+	$(BIN)/python -m smsrelay_local.demo
+
+bench: install
+	$(BIN)/python -m smsrelay_local.bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-sam .pytest_cache .ruff_cache .hypothesis
+
+include mk/sam.mk

@@ -36,7 +36,7 @@ def _not_found(exc: NotFound) -> Response:
     return Response(404, "application/json", json.dumps({"message": str(exc)}))
 
 
-@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -20,7 +20,7 @@ def _key_value(text: str) -> tuple[str, str]:
     return key, value
 
 
-class _DropEmf:
+class DropEmf:
     """stdout without the functions' EMF metric lines (Powertools prints them; a console wants status lines)."""
 
     def __init__(self, stream: TextIO) -> None:
@@ -100,7 +100,7 @@ def run_local(args: argparse.Namespace) -> int:
     env: dict[str, Any] = {"POWERTOOLS_LOG_LEVEL": args.log_level}
     if not args.metrics:
         env["POWERTOOLS_METRICS_DISABLED"] = "true"
-        sys.stdout = _DropEmf(sys.stdout)  # type: ignore[assignment]  # single_metric ignores the flag
+        sys.stdout = DropEmf(sys.stdout)  # type: ignore[assignment]  # single_metric ignores the flag
         warnings.filterwarnings("ignore", message="No application metrics to publish")
     stack = LocalStack(
         port=args.port,

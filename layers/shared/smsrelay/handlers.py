@@ -13,7 +13,7 @@ from .service import callbacks
 
 
 def callback_handler(vendor: str) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
-    @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+    @logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -44,6 +44,10 @@ class AwsEmulator:
         from moto.moto_server.werkzeug_app import MotoRequestHandler
         from moto.server import DomainDispatcherApplication, create_backend_app
 
+        from .. import moto_patches
+
+        moto_patches.apply()  # transactions without whole-table copies
+
         # moto logs every request through werkzeug's logger: far too loud for a console.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         app = DomainDispatcherApplication(create_backend_app)
