@@ -102,6 +102,9 @@ def run_local(args: argparse.Namespace) -> int:
         env["POWERTOOLS_METRICS_DISABLED"] = "true"
         sys.stdout = DropEmf(sys.stdout)  # type: ignore[assignment]  # single_metric ignores the flag
         warnings.filterwarnings("ignore", message="No application metrics to publish")
+    from smsrelay.observability import logger as function_logger
+
+    function_logger.setLevel(args.log_level)  # created at import, before the stack's environment applies
     stack = LocalStack(
         port=args.port,
         host=args.host,

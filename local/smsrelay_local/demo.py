@@ -71,6 +71,9 @@ def main() -> int:
     with LocalStack(
         port=0, simulator_options={"report_delay_s": 0.5, "seed": 7}, echo=lambda _line: None
     ) as stack:
+        from smsrelay.observability import logger
+
+        logger.setLevel("WARNING")  # the functions share this process: keep the console for the demo
         for vendor in ("sms57", "smsadmin"):  # these two report by pull: poll fetches them
             stack.simulators[vendor].push_url = None
         print(f"API: {stack.url}")
