@@ -128,3 +128,27 @@ def test_twenty_thousand_recipients_make_exactly_the_expected_calls(env: Harness
     assert view["counts"]["submitted"] == 20_000 - refused and view["counts"]["rejected"] == refused
     assert view["counts"]["queued"] == 0
     assert len(view["messages"]) == 1000 and view["next_token"]
+
+
+def test_answer_counts_segments_and_estimates_cost(env: Harness) -> None:
+    env.write_vendor_settings({"sms57": {"price_per_segment": "0.045"}})
+    import os
+
+    os.environ["VENDOR_SETTINGS_FILE"] = str(env.tmp_path / "vendors.json")
+    long_text = "【Acme】" + "好" * 70  # 76 UCS-2 units: two segments
+    answer = env.send(
+        {"recipients": ["+8613800000001", "+8613800000002"], "content": long_text, "vendor": "sms57"}
+    )
+    assert answer["segments"] == 4
+    assert answer["estimated_cost"] == {"sms57": "0.180"}
+    assert env.message(answer["message_ids"][0])["segments"] == 2
+
+
+def test_too_long_text_is_refused_before_any_call(env: Harness) -> None:
+    answer = env.send({"recipients": ["+8613800000001"], "content": "x" * 1001, "vendor": "kxt3"})
+    assert answer["accepted"] == 0
+    assert answer["rejected"][0]["reason"].startswith(
+        "content_too_long: 1001 characters, kxt3 takes at most 1000"
+    )
+    env.run_all()
+    assert env.simulators["kxt3"].accepted == []

@@ -30,8 +30,8 @@ from .config import Settings, get_settings
 from .models import ALLOWED_FROM, FINAL_STATUSES, Status
 
 BUCKET = 1000
-#: (index, E.164 number, vendor, chunk id, personalised content or None, fail-over vendors)
-MessageRow = tuple[int, str, str, str, str | None, list[str]]
+#: (index, E.164 number, vendor, chunk id, personalised content or None, fail-over vendors, segments)
+MessageRow = tuple[int, str, str, str, str | None, list[str], int]
 SHARDS = 8
 _ser = TypeSerializer()
 _deser = TypeDeserializer()
@@ -160,9 +160,10 @@ class Store:
         now = iso(utcnow())
         expires = self._expires()
         requests = []
-        for index, to, vendor, chunk_id, content, fallback in rows:
+        for index, to, vendor, chunk_id, content, fallback, segment_count in rows:
             item = message_key(request_id, index) | {
                 "chunk": {"S": chunk_id},
+                "segments": {"N": str(segment_count)},
                 "request_id": {"S": request_id},
                 "idx": {"N": str(index)},
                 "to": {"S": to},

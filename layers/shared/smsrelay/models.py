@@ -88,6 +88,12 @@ class SendAnswer(BaseModel):
     accepted: int
     rejected: list[RejectedRecipient] = Field(default_factory=list)
     message_ids: list[str] | None = None
+    segments: int = Field(
+        default=0, description="SMS segments of all accepted messages, as handsets split them"
+    )
+    estimated_cost: dict[str, str] | None = Field(
+        default=None, description="per vendor, from `price_per_segment` in the vendor settings"
+    )
 
 
 class ChunkItem(BaseModel):
@@ -155,6 +161,7 @@ class MessageView(BaseModel):
     code: str | None = None
     description: str | None = None
     client_ref: str | None = None
+    segments: int | None = None
     history: list[HistoryEntry] = Field(default_factory=list)
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from decimal import Decimal
+from functools import lru_cache
 
 from ..config import Settings, get_settings
 from ..dal import Store, message_id, new_request_id, utcnow
@@ -20,7 +22,8 @@ from ..models import (
 )
 from ..numbers import InvalidNumber, normalise
 from ..observability import logger, metrics
-from ..vendor_config import VendorNotConfigured
+from ..segments import segments
+from ..vendor_config import VendorNotConfigured, get_adapter, vendor_settings
 from ..vendors import Capability
 from .common import dumps, send_batches, vendor_batch_limit, vendor_supports
 
@@ -58,6 +61,10 @@ def accept(request: SendRequest, settings: Settings | None = None, store: Store 
                 RejectedRecipient(to=raw, reason="no_route: no configured vendor serves this number")
             )
             continue
+        too_long = _too_long(content, route[0])
+        if too_long:
+            rejected.append(RejectedRecipient(to=raw, reason=too_long))
+            continue
         numbers.append(number)
         contents.append(content)
         route_of.append(route_ids.setdefault(route, len(route_ids)))
@@ -91,7 +98,9 @@ def accept(request: SendRequest, settings: Settings | None = None, store: Store 
         process_part(parts[0], settings, store)
     elif parts:  # fan out: each part becomes one invocation of `send` through its queue
         send_batches(settings.send_queue_url, [dumps(p) for p in parts])
+    segment_total, cost = _segments_and_cost(numbers, contents, route_of, routes)
     metrics.add_metric(name="Accepted", unit="Count", value=len(numbers))
+    metrics.add_metric(name="Segments", unit="Count", value=segment_total)
     metrics.add_metric(name="RejectedAtSend", unit="Count", value=len(rejected))
     logger.info(
         "send request accepted",
@@ -109,7 +118,44 @@ def accept(request: SendRequest, settings: Settings | None = None, store: Store 
         message_ids=[message_id(request_id, i) for i in range(len(numbers))]
         if len(numbers) <= SMALL_REQUEST
         else None,
+        segments=segment_total,
+        estimated_cost=cost,
     )
+
+
+@lru_cache(maxsize=4096)
+def segment_count(content: str) -> int:
+    return segments(content).count
+
+
+def _too_long(content: str, vendor: str) -> str | None:
+    """A text longer than the vendor takes is refused before any call, with the limit in the reason."""
+    try:
+        limit = get_adapter(vendor).max_content_chars
+    except VendorNotConfigured:
+        return None
+    if limit and len(content) > limit:
+        return f"content_too_long: {len(content)} characters, {vendor} takes at most {limit}"
+    return None
+
+
+def _segments_and_cost(
+    numbers: list[str], contents: list[str], route_of: list[int], routes: list[list[str]]
+) -> tuple[int, dict[str, str] | None]:
+    """Segments of every accepted message, and their estimated cost per first-choice vendor."""
+    per_vendor: dict[str, int] = {}
+    for i in range(len(numbers)):
+        vendor = routes[route_of[i]][0] if routes else ""
+        per_vendor[vendor] = per_vendor.get(vendor, 0) + segment_count(contents[i])
+    cost: dict[str, str] = {}
+    for vendor, count in per_vendor.items():
+        try:
+            price = vendor_settings(vendor).get("price_per_segment")
+        except VendorNotConfigured:
+            price = None
+        if price is not None:
+            cost[vendor] = str(Decimal(str(price)) * count)
+    return sum(per_vendor.values()), cost or None
 
 
 def _routable_vendors(request: SendRequest, settings: Settings) -> set[str]:
@@ -142,6 +188,11 @@ def process_part(part: SendPart, settings: Settings | None = None, store: Store 
             chunk.chunk_id,
             part.contents[item.index - part.start_index] if part.contents is not None else None,
             chunk.fallback,
+            segment_count(
+                part.contents[item.index - part.start_index]
+                if part.contents is not None
+                else part.content or ""
+            ),
         )
         for chunk in chunks
         for item in chunk.items

@@ -21,6 +21,7 @@ def message_view(item: dict) -> MessageView:
         code=item.get("code"),
         description=item.get("description"),
         client_ref=item.get("client_ref"),
+        segments=int(item["segments"]) if "segments" in item else None,
         history=[HistoryEntry.model_validate(h) for h in item.get("history", [])],
     )
 

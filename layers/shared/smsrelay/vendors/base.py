@@ -275,6 +275,7 @@ class VendorAdapter(ABC):
 
     vendor_id: ClassVar[str]
     max_batch: ClassVar[int]  # the document's limit for one-text-to-many
+    max_content_chars: ClassVar[int | None] = None  # the document's limit on one text, where it gives one
     settings_model: ClassVar[type[VendorSettings]] = VendorSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     push_ack: ClassVar[PushReply] = PushReply(200, "OK")

@@ -424,6 +424,7 @@ def parse_push_request(request: RawRequest) -> PushBatch:
 class Kxt3Adapter(VendorAdapter):
     vendor_id: ClassVar[str] = VENDOR
     max_batch: ClassVar[int] = MAX_NUMBERS
+    max_content_chars: ClassVar[int | None] = MAX_CONTENT
     settings_model: ClassVar[type[VendorSettings]] = Kxt3Settings
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.PUSH_REPORTS, Capability.PUSH_INBOUND, Capability.SCHEDULED_SEND, Capability.DAILY_WINDOW}
