@@ -17,6 +17,7 @@ def simulators() -> Iterator[dict]:
     sims = {v: simulator_class(v)(report_delay_s=0.01, slow_answer_s=3) for v in VENDORS}
     for sim in sims.values():
         sim.start()
+        sim.initial_balance = sim.balance  # restored before every test: big tests must not starve later ones
     yield sims
     for sim in sims.values():
         sim.stop()
@@ -42,6 +43,7 @@ def env(tmp_path: Path, simulators: dict, monkeypatch: pytest.MonkeyPatch) -> It
         sim.reset()
         sim.push_url = None
         sim.delivered_ratio = 1.0
+        sim.balance = sim.initial_balance
     for key, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

@@ -114,6 +114,7 @@ def test_routing_rules_pick_vendor_by_country_prefix(env: Harness, monkeypatch: 
 def test_twenty_thousand_recipients_make_exactly_the_expected_calls(env: Harness) -> None:
     # moto delivers every event to the capture queue slowly; this test counts calls, not events
     env.events_client.remove_targets(Rule="all", EventBusName="smsrelay", Ids=["q"])
+    env.simulators["sms57"].balance = 10_000_000  # 厘: enough for 20,000 messages at 50 each
     recipients = [f"+86139{n:08d}" for n in range(20_000)]
     answer = env.send({"recipients": recipients, "content": "【Acme】sale", "vendor": "sms57"})
     assert answer["accepted"] == 20_000 and "message_ids" not in answer
