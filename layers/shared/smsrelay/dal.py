@@ -360,6 +360,55 @@ class Store:
                 delay = min(delay * 2, 1.0)
         raise StoreError("transaction kept conflicting")
 
+    def note_handover(
+        self,
+        request_id: str,
+        indices: Sequence[int],
+        *,
+        chunk_id: str,
+        next_vendor: str,
+        fallback: Sequence[str],
+        vendor: str,
+        code: str | None,
+        description: str | None,
+    ) -> None:
+        """Queued messages go on under another chunk (retry or fail-over): point them at it (and
+        its vendor), so the sweeper judges the chunk that carries them now, and keep what the
+        failing vendor said in their history. Messages no longer queued are left as they are."""
+        entry = {"status": Status.QUEUED.value, "at": iso(utcnow()), "vendor": vendor}
+        entry |= {k: v for k, v in (("code", code), ("description", description)) if v}
+
+        def update(index: int) -> dict[str, Any]:
+            return {
+                "TableName": self.table,
+                "Key": message_key(request_id, index),
+                "UpdateExpression": "SET chunk = :c, vendor = :v, fallback = :f, "
+                "history = list_append(if_not_exists(history, :e), :h)",
+                "ConditionExpression": "#s = :q",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": _values(
+                    {
+                        ":c": chunk_id,
+                        ":v": next_vendor,
+                        ":f": list(fallback),
+                        ":e": [],
+                        ":h": [entry],
+                        ":q": Status.QUEUED.value,
+                    }
+                ),
+            }
+
+        for start in range(0, len(indices), 100):
+            batch = indices[start : start + 100]
+            try:
+                _call("transact_write_items", TransactItems=[{"Update": update(i)} for i in batch])
+            except ClientError:  # one of them moved on meanwhile: do them one by one
+                for index in batch:
+                    try:
+                        _call("update_item", **update(index))
+                    except ClientError:
+                        continue
+
     # ------------------------------------------------------------------ chunks (dispatch claims)
     def get_chunk(self, chunk_id: str) -> dict[str, Any] | None:
         answer = _call("get_item", TableName=self.table, Key=_chunk_key(chunk_id), ConsistentRead=True)
@@ -412,6 +461,25 @@ class Store:
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#st": "state"},
                 ExpressionAttributeValues=_values(values | {":zero": 0, ":x": self._expires()}),
+            )
+        except ClientError:
+            return False
+        return True
+
+    def hold_chunk(self, chunk_id: str, due_at: float) -> bool:
+        """Mark a scheduled chunk as waiting for its time; False when it was taken meanwhile."""
+        try:
+            _call(
+                "update_item",
+                TableName=self.table,
+                Key=_chunk_key(chunk_id),
+                UpdateExpression="SET #st = :held, attempt = if_not_exists(attempt, :zero), due_at = :due, "
+                "expires_at = :x",
+                ConditionExpression="attribute_not_exists(pk) OR #st = :held",
+                ExpressionAttributeNames={"#st": "state"},
+                ExpressionAttributeValues=_values(
+                    {":held": "held", ":zero": 0, ":due": due_at, ":x": self._expires()}
+                ),
             )
         except ClientError:
             return False

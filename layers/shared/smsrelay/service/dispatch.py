@@ -7,13 +7,15 @@ unless the vendor deduplicates a resend with the same reference."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from collections.abc import Sequence
 
 from ..config import Settings, get_settings
-from ..dal import Store, Transition, utcnow
+from ..dal import NotFound, Store, Transition, utcnow
 from ..events import publish
-from ..models import ChunkItem, DispatchChunk, Status
+from ..models import ALLOWED_FROM, ChunkItem, DispatchChunk, Status
 from ..observability import logger, metrics, vendor_metric
 from ..vendor_config import VendorNotConfigured, get_adapter
 from ..vendors import Capability, Outcome, SendOptions, SubmitResult, VendorAdapter, VendorError
@@ -46,8 +48,8 @@ class Dispatcher:
             return self._fail_over(chunk, chunk.items, code="NOT_CONFIGURED", description=str(exc))
         claim = self.store.get_chunk(chunk.chunk_id)
         state = claim["state"] if claim else None
-        if state in ("done", "unknown", "failed", "failed_over"):
-            return "duplicate"
+        if state in ("done", "unknown", "failed", "failed_over", "swept"):
+            return "duplicate"  # swept: the sweeper resent its recipients under a new chunk
         if state == "inflight":
             if time.time() - float(claim["claimed_at"]) < self.settings.dispatch_lease_s:
                 raise Redeliver("chunk is being sent by another invocation", self.settings.dispatch_lease_s)
@@ -121,6 +123,7 @@ class Dispatcher:
         applied, conflicts = self.store.apply_transitions(transitions)
         if conflicts:
             logger.warning("messages moved before dispatch recorded them", extra={"count": len(conflicts)})
+            applied += self._record_over_unknown(conflicts)
         count_statuses(applied)
         publish(status_events(applied))
         self._apply_early_reports([t for t in applied if t.ref_key])
@@ -129,6 +132,21 @@ class Dispatcher:
                 chunk, retry, attempt, code="RETRY", description="transient per-recipient code"
             )
         return retry
+
+    def _record_over_unknown(self, conflicts: Sequence[Transition]) -> list[Transition]:
+        """A redelivery judged this attempt dead (lease over) and marked its messages `unknown`
+        while the vendor was still answering: the answer still settles them, and keeps the
+        vendor reference that their reports match on."""
+        again: list[Transition] = []
+        for t in conflicts:
+            try:
+                current = Status(self.store.get_message(t.request_id, t.index)["status"])
+            except NotFound:
+                continue
+            if current == Status.UNKNOWN and current in ALLOWED_FROM[t.status]:
+                again.append(dataclasses.replace(t, previous=current))
+        applied, _ = self.store.apply_transitions(again)
+        return applied
 
     def _apply_early_reports(self, submitted: Sequence[Transition]) -> None:
         if not submitted:
@@ -215,6 +233,7 @@ class Dispatcher:
     ) -> None:
         if attempt < self.settings.max_attempts:
             retry = chunk.model_copy(update={"chunk_id": f"{chunk.chunk_id}~{attempt + 1}", "items": items})
+            self._hand_over(chunk, retry, code, description)
             send_batches(
                 self.settings.dispatch_queue_url,
                 [dumps(retry)],
@@ -265,10 +284,25 @@ class Dispatcher:
                         }
                     )
                 )
+        for follow_up in chunks:
+            self._hand_over(chunk, follow_up, code, description)
         send_batches(self.settings.dispatch_queue_url, [dumps(c) for c in chunks])
         if attempt is not None:
             self.store.set_chunk_state(chunk.chunk_id, "failed_over", attempt)
         return "failed_over"
+
+    def _hand_over(self, chunk: DispatchChunk, follow_up: DispatchChunk, code: str, description: str) -> None:
+        """Before the follow-up is queued, its messages point at it and keep the vendor's code."""
+        self.store.note_handover(
+            chunk.request_id,
+            [item.index for item in follow_up.items],
+            chunk_id=follow_up.chunk_id,
+            next_vendor=follow_up.vendor,
+            fallback=follow_up.fallback,
+            vendor=chunk.vendor,
+            code=code,
+            description=description,
+        )
 
     def _native_personalised(self, vendor: str) -> bool:
         try:
@@ -303,7 +337,10 @@ class Dispatcher:
         except VendorNotConfigured:
             return False
         wait = (chunk.send_at - utcnow()).total_seconds()
-        if wait <= 1:
+        if wait <= 0:
             return False
-        send_batches(self.settings.dispatch_queue_url, [dumps(chunk)], [int(wait)])
+        # The claim says "held until": the sweeper leaves it alone until then. A chunk the sweeper
+        # already took (swept) is dropped here: its recipients went on under a new chunk.
+        if self.store.hold_chunk(chunk.chunk_id, chunk.send_at.timestamp()):
+            send_batches(self.settings.dispatch_queue_url, [dumps(chunk)], [math.ceil(wait)])
         return True

@@ -65,7 +65,9 @@ def _sweep_queued(
             continue
         if state == "swept":
             continue  # already handed to a new chunk
-        if state in (None, "retry") and not store.take_over_chunk(chunk_id, claim):
+        if state == "held" and time.time() < float(claim["due_at"]) + settings.queued_limit_s:
+            continue  # a scheduled send waiting for its time (dispatch holds it)
+        if state in (None, "retry", "held") and not store.take_over_chunk(chunk_id, claim):
             continue  # dispatch took it meanwhile
         # A finished chunk whose follow-up (retry or fail-over) never came: these are resent too.
         first = items[0]

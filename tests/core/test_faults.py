@@ -1,0 +1,545 @@
+"""The fault matrix: the two promises under every fault we can make.
+
+Every case ends with `assert_promises`: each accepted recipient is in a defined status (never
+left `queued`), no number was accepted twice by the simulators (across all vendors, so a
+fail-over that re-sends an accepted message would be caught), and the request's counters
+equal its messages' statuses."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from .harness import Harness
+
+STATUSES = ("queued", "submitted", "delivered", "undelivered", "rejected", "failed", "unknown")
+TEXT = "【Acme】Your code is 4711"
+
+
+# --------------------------------------------------------------------------- helpers (shared)
+
+
+def reconfigure(monkeypatch: pytest.MonkeyPatch, **environment: str) -> None:
+    """Set environment variables and start every function cold, as a new deployment would."""
+    from smsrelay import config, vendor_config
+
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    config.get_settings.cache_clear()
+    vendor_config.reset_caches()
+    for name in [n for n in sys.modules if n.startswith("smsrelay_fn_")]:
+        del sys.modules[name]
+
+
+def route(monkeypatch: pytest.MonkeyPatch, *vendors: str, prefix: str = "+86") -> None:
+    reconfigure(monkeypatch, ROUTING_RULES=json.dumps([{"prefix": prefix, "vendors": list(vendors)}]))
+
+
+def vendor_settings(env: Harness, overrides: dict[str, dict]) -> None:
+    """Rewrite the vendor settings file and forget cached adapters."""
+    from smsrelay import vendor_config
+
+    env.write_vendor_settings(overrides)
+    vendor_config.reset_caches()
+
+
+def sends(env: Harness, vendor: str) -> list[dict]:
+    """The simulator's submit requests (not balance, pulls or queries)."""
+    markers = {
+        "sms57": lambda r: b"action=send" in (r["body"] or b"") or b"action=p2p" in (r["body"] or b""),
+        "kxt3": lambda r: b"op=sendSm" in (r["body"] or b""),
+        "smsadmin": lambda r: "send" in r["path"].rsplit("/api/", 1)[-1],
+        "intl": lambda r: r["path"].endswith("/send"),
+        "santo": lambda r: r["path"].rstrip("/") == "/submit",
+    }
+    sim = env.simulators[vendor]
+    with sim.lock:
+        return [r for r in sim.requests if markers[vendor](r)]
+
+
+def accepted_numbers(env: Harness) -> Counter:
+    """How often each number (last 10 digits) was accepted, over all five simulators."""
+    found: Counter = Counter()
+    for sim in env.simulators.values():
+        with sim.lock:
+            found.update("".join(c for c in a.mobile if c.isdigit())[-10:] for a in sim.accepted)
+    return found
+
+
+def messages(env: Harness, request_id: str) -> list[dict]:
+    return env.request(request_id, limit="1000")["messages"]
+
+
+def assert_promises(
+    env: Harness, request_id: str, *, allow_queued: bool = False, resent: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    """The end-of-case check; returns number -> status."""
+    view = env.request(request_id, limit="1000")
+    items = view["messages"]
+    assert len(items) == view["total"]
+    by_status = Counter(m["status"] for m in items)
+    for status in STATUSES:
+        assert view["counts"][status] == by_status.get(status, 0), (status, view["counts"], by_status)
+    if not allow_queued:
+        assert by_status.get("queued", 0) == 0, [m["to"] for m in items if m["status"] == "queued"]
+    twice = {n: c for n, c in accepted_numbers(env).items() if c > 1 and n not in resent}
+    assert not twice, f"accepted more than once: {twice}"
+    for m in items:
+        if m["status"] == "submitted" or m["status"] in ("delivered", "undelivered"):
+            assert m["vendor_ref"], m
+    return {m["to"]: m["status"] for m in items}
+
+
+def wait_for(check: Callable[[], bool], timeout_s: float = 10, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def drain_until_settled(env: Harness, request_id: str, rounds: int = 20, pause_s: float = 0.3) -> None:
+    """Drain dispatch until nobody is queued (chunks that wait out a lease come back later)."""
+    for _ in range(rounds):
+        env.drain("dispatch", "dispatch")
+        if not any(m["status"] == "queued" for m in messages(env, request_id)):
+            return
+        time.sleep(pause_s)
+
+
+@pytest.fixture
+def atomic_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB applies each conditional write atomically; moto does not lock between threads.
+    Serialise moto's write operations so concurrency tests test our code, not the emulator."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("update_item", "put_item", "delete_item", "transact_write_items", "get_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, locked)
+
+
+@pytest.fixture
+def restore_sims(env: Harness) -> Iterator[dict]:
+    """Simulator attributes a test changes are put back (the simulators live for the session)."""
+    saved = {v: {k: getattr(s, k) for k in ("balance", "slow_answer_s")} for v, s in env.simulators.items()}
+    yield env.simulators
+    for vendor, values in saved.items():
+        for key, value in values.items():
+            setattr(env.simulators[vendor], key, value)
+
+
+# --------------------------------------------------------------------------- vendor HTTP faults
+
+
+@pytest.mark.parametrize("kind", ["http500", "http502", "http503"])
+def test_transient_http_error_is_retried_and_succeeds(env: Harness, kind: str) -> None:
+    env.simulators["sms57"].inject_fault(kind, count=2)
+    answer = env.send(
+        {"recipients": ["+8613800000001", "+8613800000002"], "content": TEXT, "vendor": "sms57"}
+    )
+    env.drain("dispatch", "dispatch")
+    assert len(sends(env, "sms57")) == 3  # two 5xx answers, then the fault clears
+    final = assert_promises(env, answer["request_id"])
+    assert set(final.values()) == {"submitted"}
+    assert accepted_numbers(env) == Counter({"3800000001": 1, "3800000002": 1})
+
+
+def test_connect_refused_retries_then_fails_over(env: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    route(monkeypatch, "sms57", "kxt3")
+    vendor_settings(env, {"sms57": {"base_url": "http://127.0.0.1:9/sms"}})  # nothing listens there
+    answer = env.send({"recipients": ["+8613800000001", "+8613800000002"], "content": TEXT})
+    env.drain("dispatch", "dispatch")
+    final = assert_promises(env, answer["request_id"])
+    assert set(final.values()) == {"submitted"}
+    first = env.message(answer["message_ids"][0])
+    assert first["vendor"] == "kxt3" and len(sends(env, "kxt3")) == 1
+
+
+def test_connect_refused_everywhere_ends_failed(env: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    route(monkeypatch, "sms57", "kxt3")
+    closed = {"base_url": "http://127.0.0.1:9/x"}
+    vendor_settings(env, {"sms57": closed, "kxt3": closed})
+    answer = env.send({"recipients": ["+8613800000001", "+8613800000002"], "content": TEXT})
+    env.drain("dispatch", "dispatch")
+    final = assert_promises(env, answer["request_id"])
+    assert set(final.values()) == {"failed"}
+    message = env.message(answer["message_ids"][0])
+    steps = [(h["status"], h["vendor"], h["code"]) for h in message["history"]]
+    assert steps == [
+        ("queued", None, None),
+        ("queued", "sms57", "VendorConnectError"),  # handed to the next vendor, with the reason
+        ("failed", "kxt3", "VendorConnectError"),
+    ]
+
+
+def test_vendor_down_for_the_whole_run_fails_over_then_fails(
+    env: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route(monkeypatch, "sms57", "smsadmin")
+    env.simulators["sms57"].inject_fault("http503", count=1000)
+    env.simulators["smsadmin"].inject_fault("http503", count=1000)
+    answer = env.send({"recipients": ["+8613800000001", "+8613800000002"], "content": TEXT})
+    env.drain("dispatch", "dispatch")
+    final = assert_promises(env, answer["request_id"])
+    assert set(final.values()) == {"failed"}
+    assert len(sends(env, "sms57")) == 3 and len(sends(env, "smsadmin")) == 3  # max_attempts each
+    assert env.message(answer["message_ids"][0])["code"] == "HTTP503"
+
+
+def test_read_timeout_after_accept_becomes_unknown_and_is_never_resent(
+    env: Harness, restore_sims: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route(monkeypatch, "sms57", "kxt3")  # a fall-back exists, and still nothing is resent
+    vendor_settings(env, {"sms57": {"timeout_s": 0.5}})
+    sim = env.simulators["sms57"]
+    sim.slow_answer_s = 1.5
+    sim.inject_fault("timeout_after_accept")
+    answer = env.send({"recipients": ["+8613800000001", "+8613800000002"], "content": TEXT})
+    body = env.sqs.receive_message(QueueUrl=env.queues["dispatch"])["Messages"][0]["Body"]
+    env.drain("dispatch", "dispatch")
+    env.sqs.send_message(QueueUrl=env.queues["dispatch"], MessageBody=body)  # a late redelivery
+    env.drain("dispatch", "dispatch")
+    final = assert_promises(env, answer["request_id"])
+    assert set(final.values()) == {"unknown"}
+    assert len(sim.accepted) == 2 and len(sends(env, "sms57")) == 1 and not sends(env, "kxt3")
+    assert env.message(answer["message_ids"][0])["code"]
+
+
+@pytest.mark.parametrize("kind", ["malformed", "empty", "html"])
+def test_unreadable_answer_becomes_unknown(env: Harness, kind: str) -> None:
+    env.simulators["smsadmin"].inject_fault(kind)
+    answer = env.send({"recipients": ["+8613800000001"], "content": TEXT, "vendor": "smsadmin"})
+    env.drain("dispatch", "dispatch")
+    final = assert_promises(env, answer["request_id"])
+    assert set(final.values()) == {"unknown"}  # it may have been accepted: never resent blind
+    assert len(sends(env, "smsadmin")) == 1
+
+
+def test_partial_success_in_one_batch(env: Harness) -> None:
+    env.start_callback_server()
+    numbers = ["+8613800000001", "+8613800004220", "+8613800000002"]
+    answer = env.send({"recipients": numbers, "content": TEXT, "vendor": "sms57"})
+    env.drain("dispatch", "dispatch")
+    assert len(sends(env, "sms57")) == 1
+    rid = answer["request_id"]
+    wait_for(lambda: "submitted" not in {m["status"] for m in messages(env, rid)}, what="reports")
+    final = assert_promises(env, rid)
+    assert final == {numbers[0]: "delivered", numbers[1]: "rejected", numbers[2]: "delivered"}
+    refused = env.message(answer["message_ids"][1])
+    assert refused["code"] and [h["status"] for h in refused["history"]] == ["queued", "rejected"]
+
+
+def test_balance_running_out_mid_batch_rejects_the_rest_with_the_vendor_code(
+    env: Harness, restore_sims: dict
+) -> None:
+    sim = env.simulators["sms57"]
+    sim.balance = 2 * sim.price_li  # two messages' worth
+    numbers = [f"+861380000000{n}" for n in range(1, 6)]
+    answer = env.send({"recipients": numbers, "content": TEXT, "vendor": "sms57"})
+    env.drain("dispatch", "dispatch")
+    final = assert_promises(env, answer["request_id"])
+    assert list(final.values()) == ["submitted"] * 2 + ["rejected"] * 3
+    assert {env.message(m)["code"] for m in answer["message_ids"][2:]} == {"15"}
+
+
+def test_balance_running_out_between_chunks_fails_over_with_the_code_kept(
+    env: Harness, restore_sims: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route(monkeypatch, "kxt3", "smsadmin")
+    vendor_settings(env, {"kxt3": {"max_batch": 2}})
+    env.simulators["kxt3"].balance = 2  # the first chunk of two takes it all
+    numbers = [f"+861380000000{n}" for n in range(1, 5)]
+    answer = env.send({"recipients": numbers, "content": TEXT})
+    env.drain("dispatch", "dispatch")
+    final = assert_promises(env, answer["request_id"])
+    assert set(final.values()) == {"submitted"}
+    vendors = [env.message(m)["vendor"] for m in answer["message_ids"]]
+    assert vendors == ["kxt3", "kxt3", "smsadmin", "smsadmin"]
+    moved = env.message(answer["message_ids"][3])
+    assert [(h["status"], h["vendor"], h["code"]) for h in moved["history"]] == [
+        ("queued", None, None),
+        ("queued", "kxt3", "400"),  # the fail-over keeps the vendor's code
+        ("submitted", "smsadmin", "0"),
+    ]
+
+
+# --------------------------------------------------------------------------- the store
+
+
+def test_store_throttled_before_the_vendor_call_is_retried_safely(
+    env: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smsrelay import dal
+
+    original, failures = dal._call, []
+
+    def throttled(operation: str, **kwargs: Any) -> Any:
+        key = json.dumps(kwargs.get("Key", {}))
+        if operation == "update_item" and '"C#' in key and not failures:
+            failures.append(operation)  # the claim write fails once, past boto's own retries
+            raise dal.StoreError("DynamoDB update_item failed: ProvisionedThroughputExceededException")
+        return original(operation, **kwargs)
+
+    monkeypatch.setattr(dal, "_call", throttled)
+    answer = env.send({"recipients": ["+8613800000001"], "content": TEXT, "vendor": "kxt3"})
+    drain_until_settled(env, answer["request_id"])
+    assert failures == ["update_item"]
+    final = assert_promises(env, answer["request_id"])
+    assert set(final.values()) == {"submitted"} and len(sends(env, "kxt3")) == 1
+
+
+def test_store_throttled_while_recording_never_resends(env: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    from smsrelay import dal
+
+    original, failures = dal._call, []
+
+    def throttled(operation: str, **kwargs: Any) -> Any:
+        if operation == "transact_write_items" and not failures:
+            failures.append(operation)
+            raise dal.StoreError("DynamoDB transact_write_items failed: ThrottlingException")
+        return original(operation, **kwargs)
+
+    monkeypatch.setattr(dal, "_call", throttled)
+    answer = env.send({"recipients": ["+8613800000001"], "content": TEXT, "vendor": "kxt3"})
+    drain_until_settled(env, answer["request_id"])
+    final = assert_promises(env, answer["request_id"])
+    assert set(final.values()) == {"unknown"} and len(sends(env, "kxt3")) == 1
+
+
+def test_conditional_check_failure_keeps_counters_right(env: Harness) -> None:
+    """A message moved by someone else while dispatch was calling: dispatch's write conflicts,
+    the counters (moved in the same transaction) stay equal to the items."""
+    from smsrelay.dal import Store, Transition, utcnow
+    from smsrelay.models import Status
+
+    answer = env.send(
+        {"recipients": ["+8613800000001", "+8613800000002"], "content": TEXT, "vendor": "smsadmin"}
+    )
+    rid = answer["request_id"]
+    Store().apply_transitions(
+        [
+            Transition(
+                request_id=rid, index=1, previous=Status.QUEUED, status=Status.FAILED, at=utcnow(), to="x"
+            )
+        ]
+    )
+    env.drain("dispatch", "dispatch")
+    final = assert_promises(env, rid)
+    assert list(final.values()) == ["submitted", "failed"]
+
+
+# --------------------------------------------------------------------------- duplicate delivery
+
+
+def test_same_chunk_delivered_twice_sends_once(env: Harness) -> None:
+    answer = env.send({"recipients": ["+8613800000001", "+8613800000002"], "content": TEXT, "vendor": "kxt3"})
+    body = env.sqs.receive_message(QueueUrl=env.queues["dispatch"])["Messages"][0]["Body"]
+    env.sqs.send_message(QueueUrl=env.queues["dispatch"], MessageBody=body)  # at-least-once: twice
+    assert env.drain("dispatch", "dispatch") == 2
+    env.sqs.send_message(QueueUrl=env.queues["dispatch"], MessageBody=body)  # and once more, later
+    env.drain("dispatch", "dispatch")
+    final = assert_promises(env, answer["request_id"])
+    assert set(final.values()) == {"submitted"} and len(sends(env, "kxt3")) == 1
+
+
+def test_same_chunk_delivered_concurrently_sends_once(env: Harness, atomic_store: None) -> None:
+    from smsrelay.models import DispatchChunk
+    from smsrelay.service.dispatch import Dispatcher, Redeliver
+
+    answer = env.send({"recipients": ["+8613800000001", "+8613800000002"], "content": TEXT, "vendor": "intl"})
+    body = env.sqs.receive_message(QueueUrl=env.queues["dispatch"])["Messages"][0]["Body"]
+    chunk = DispatchChunk.model_validate_json(body)
+    start = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def worker() -> None:
+        start.wait()
+        try:
+            outcomes.append(Dispatcher().dispatch(chunk))
+        except Redeliver:
+            outcomes.append("redeliver")
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes).count("sent") == 1, outcomes
+    env.drain("dispatch", "dispatch")  # the queue's own copy comes after: nothing more to do
+    final = assert_promises(env, answer["request_id"])
+    assert set(final.values()) == {"submitted"} and len(sends(env, "intl")) == 1
+
+
+def test_dispatch_dying_after_accept_makes_recipients_unknown(
+    env: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smsrelay.service.dispatch import Dispatcher
+
+    original, deaths = Dispatcher._record, []
+
+    def dies_once(self: Dispatcher, *args: Any, **kwargs: Any) -> Any:
+        if not deaths:
+            deaths.append(1)
+            raise RuntimeError("Lambda timed out")  # after the vendor call, before any write
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Dispatcher, "_record", dies_once)
+    answer = env.send(
+        {"recipients": ["+8613800000001", "+8613800000002"], "content": TEXT, "vendor": "sms57"}
+    )
+    env.drain("dispatch", "dispatch")  # dies; the redelivery inside the lease waits
+    assert len(env.simulators["sms57"].accepted) == 2
+    assert {m["status"] for m in messages(env, answer["request_id"])} == {"queued"}
+    time.sleep(1.1)  # DISPATCH_LEASE_S=1
+    env.drain("dispatch", "dispatch")
+    final = assert_promises(env, answer["request_id"])
+    assert set(final.values()) == {"unknown"} and len(sends(env, "sms57")) == 1
+    assert env.message(answer["message_ids"][0])["code"] == "CLAIMED_NOT_RECORDED"
+
+
+def test_attempt_outliving_its_lease_still_records_the_vendor_reference(
+    env: Harness, restore_sims: dict, atomic_store: None
+) -> None:
+    """A slow vendor call outlives the lease: a redelivery marks the chunk unknown (it cannot know
+    better); when the slow attempt then gets its answer, the messages get their references, so
+    their reports can settle them."""
+    from smsrelay.models import DispatchChunk
+    from smsrelay.service.dispatch import Dispatcher
+
+    env.start_callback_server()
+    sim = env.simulators["kxt3"]
+    sim.slow_answer_s = 1.4  # under the 2 s read timeout, over the 1 s lease
+    answer = env.send({"recipients": ["+8613800005040"], "content": TEXT, "vendor": "kxt3"})
+    body = env.sqs.receive_message(QueueUrl=env.queues["dispatch"])["Messages"][0]["Body"]
+    chunk = DispatchChunk.model_validate_json(body)
+    slow = threading.Thread(target=lambda: Dispatcher().dispatch(chunk))
+    slow.start()
+    time.sleep(1.1)
+    assert Dispatcher().dispatch(chunk) == "unknown"
+    slow.join()
+    rid = answer["request_id"]
+    wait_for(lambda: messages(env, rid)[0]["status"] == "delivered", what="the report")
+    assert_promises(env, rid)
+    assert len(sends(env, "kxt3")) == 1
+    env.drain("dispatch", "dispatch")
+    assert len(sends(env, "kxt3")) == 1
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def test_report_before_its_message_is_stored(env: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The vendor's push overtakes dispatch's write: the report is kept, then applied."""
+    from smsrelay.service.dispatch import Dispatcher
+
+    env.start_callback_server()
+    sim = env.simulators["kxt3"]
+    original = Dispatcher._record
+
+    def slow_record(self: Dispatcher, *args: Any, **kwargs: Any) -> Any:
+        wait_for(lambda: any(p["status"] == 200 for p in sim.pushes), what="the early push")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Dispatcher, "_record", slow_record)
+    answer = env.send({"recipients": ["+8613800000001"], "content": TEXT, "vendor": "kxt3"})
+    env.drain("dispatch", "dispatch")
+    final = assert_promises(env, answer["request_id"])
+    assert final == {"+8613800000001": "delivered"}
+    history = [h["status"] for h in env.message(answer["message_ids"][0])["history"]]
+    assert history == ["queued", "submitted", "delivered"]
+    from smsrelay.dal import Store
+
+    assert not list(Store().query_state("E#kxt3"))  # the kept report is gone once applied
+
+
+def _delivered_kxt3(env: Harness, numbers: list[str]) -> dict:
+    env.start_callback_server()
+    answer = env.send({"recipients": numbers, "content": TEXT, "vendor": "kxt3"})
+    env.drain("dispatch", "dispatch")
+    rid = answer["request_id"]
+    wait_for(
+        lambda: {m["status"] for m in messages(env, rid)} <= {"delivered", "undelivered"}, what="reports"
+    )
+    return answer
+
+
+def status_events(env: Harness, message_id: str) -> list[tuple[str, str]]:
+    return [
+        (e["detail"]["previous_status"], e["detail"]["status"])
+        for e in env.events()
+        if e["detail-type"] == "SMS Status Changed" and e["detail"]["message_id"] == message_id
+    ]
+
+
+def test_same_report_three_times_changes_nothing(env: Harness) -> None:
+    answer = _delivered_kxt3(env, ["+8613800000001"])
+    sim = env.simulators["kxt3"]
+    record = sim.accepted[0]
+    for _ in range(3):
+        sim.push_reports([record])
+    assert [p["status"] for p in sim.pushes] == [200] * 4
+    mid = answer["message_ids"][0]
+    assert [h["status"] for h in env.message(mid)["history"]] == ["queued", "submitted", "delivered"]
+    assert status_events(env, mid) == [("queued", "submitted"), ("submitted", "delivered")]
+    assert_promises(env, answer["request_id"])
+
+
+def test_reports_out_of_order_never_move_a_final_status(env: Harness) -> None:
+    answer = _delivered_kxt3(env, ["+8613800000001", "+8613800004040"])
+    sim = env.simulators["kxt3"]
+    good, bad = sim.accepted_for("13800000001")[0], sim.accepted_for("13800004040")[0]
+    sim.push_reports(
+        [dataclasses.replace(good, fate="undelivered"), dataclasses.replace(bad, fate="delivered")]
+    )
+    final = assert_promises(env, answer["request_id"])
+    assert list(final.values()) == ["delivered", "undelivered"]
+    for mid in answer["message_ids"]:
+        assert len(env.message(mid)["history"]) == 3
+
+
+def test_overlapping_polls_apply_each_report_once(env: Harness, atomic_store: None) -> None:
+    from smsrelay.service import poll
+
+    numbers = [f"+86138000000{n:02d}" for n in range(1, 11)]
+    answer = env.send({"recipients": numbers, "content": TEXT, "vendor": "sms57"})
+    env.drain("dispatch", "dispatch")
+    sim = env.simulators["sms57"]
+    wait_for(lambda: len(sim.pending_reports) == 10, what="reports ready for pull")
+    with sim.lock:  # the vendor hands the same reports out again (both pollers see each one)
+        sim.pending_reports.extend(list(sim.pending_reports))
+    start = threading.Barrier(2)
+    summaries: list[Any] = []
+
+    def poller() -> None:
+        start.wait()
+        summaries.append(poll.run(budget_s=5))
+
+    threads = [threading.Thread(target=poller) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(s.reports.applied for s in summaries) == 10
+    final = assert_promises(env, answer["request_id"])
+    assert set(final.values()) == {"delivered"}
+    for mid in answer["message_ids"]:
+        assert [h["status"] for h in env.message(mid)["history"]] == ["queued", "submitted", "delivered"]
+    delivered = [
+        e
+        for e in env.events()
+        if e["detail-type"] == "SMS Status Changed" and e["detail"]["status"] == "delivered"
+    ]
+    assert len(delivered) == 10
