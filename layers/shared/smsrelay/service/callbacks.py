@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import re
 from dataclasses import dataclass
 
 from ..dal import Store, StoreError
@@ -15,6 +16,10 @@ from ..vendors import RawRequest, VendorParseError
 from .reports import apply_reports, store_inbound
 
 MAX_BODY_BYTES = 256 * 1024
+#: credential fields a push may carry in its body (kxt3 `pwd`, ...): their values never reach a log
+_SECRET_FIELD = re.compile(
+    r"""(?i)((?:pwd|password|passwd|cppwd|app_?secret|secret|token)["']?\s*[=:]\s*["']?)([^&"'\s,}]*)"""
+)
 
 
 @dataclass(frozen=True)
@@ -51,8 +56,8 @@ def receive(vendor: str, token: str, request: RawRequest, store: Store | None = 
             "push could not be parsed",
             extra={
                 "vendor": vendor,
-                "error": str(exc),
-                "raw_body": mask_numbers_in(request.body[:2000].decode("utf-8", "replace")),
+                "error": loggable(str(exc)),
+                "raw_body": loggable(request.body[:2000].decode("utf-8", "replace")),
             },
         )
         return Reply(400, "unparsable")
@@ -77,6 +82,11 @@ def receive(vendor: str, token: str, request: RawRequest, store: Store | None = 
     )
     ack = adapter.push_ack
     return Reply(ack.status_code, ack.body, ack.content_type)
+
+
+def loggable(text: str) -> str:
+    """Free text from a push, fit for a log line: phone numbers masked, credential values removed."""
+    return mask_numbers_in(_SECRET_FIELD.sub(lambda m: m.group(1) + "***", text))
 
 
 def _refused(vendor: str, why: str) -> Reply:

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import base64
+import re
 
 from ..dal import NotFound, Store, message_id, split_message_id
 from ..models import HistoryEntry, MessageView, RequestView, Status
 
 PAGE_SIZE = 100
+#: what a request id can look like; anything else is not one of ours (and must not reach DynamoDB,
+#: which refuses keys over 2 KB with an error, not an empty answer)
+_REQUEST_ID = re.compile(r"[0-9A-Za-z_.]{1,64}")
+
+
+def _known_shape(request_id: str) -> str:
+    if not _REQUEST_ID.fullmatch(request_id):
+        raise NotFound(f"{request_id[:80]!r} is not a request id")
+    return request_id
 
 
 def message_view(item: dict) -> MessageView:
@@ -28,13 +38,13 @@ def message_view(item: dict) -> MessageView:
 
 def get_message(store: Store, value: str) -> MessageView:
     request_id, index = split_message_id(value)
-    return message_view(store.get_message(request_id, index))
+    return message_view(store.get_message(_known_shape(request_id), index))
 
 
 def get_request(
     store: Store, request_id: str, next_token: str | None = None, limit: int = PAGE_SIZE
 ) -> RequestView:
-    request = store.get_request(request_id)
+    request = store.get_request(_known_shape(request_id))
     total = int(request.get("total", 0))
     start = 0
     if next_token:
