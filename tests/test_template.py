@@ -29,7 +29,15 @@ FUNCTIONS: dict[str, tuple[str, dict[str, list[Any]]]] = {
     "SweepFunction": ("functions/sweep/", {"ScheduleV2": [None]}),
     "StatusApiFunction": (
         "functions/api/",
-        {"Api": [("get", "/messages/{message_id}"), ("get", "/requests/{request_id}")]},
+        {
+            "Api": [
+                ("get", "/messages/{message_id}"),
+                ("get", "/requests/{request_id}"),
+                ("get", "/suppressions"),
+                ("put", "/suppressions/{number}"),
+                ("delete", "/suppressions/{number}"),
+            ]
+        },
     ),
     **{
         f"Callback{vendor.capitalize()}Function": (
@@ -411,7 +419,7 @@ def test_callbacks_read_only_their_own_secret(template):
         assert len(secrets) == 1
         assert secrets[0]["Fn::If"][0] == f"Create{vendor.capitalize()}Secret"
     status_policies = template["Resources"]["StatusApiFunction"]["Properties"]["Policies"]
-    assert [next(iter(p)) for p in status_policies] == ["DynamoDBReadPolicy"]
+    assert [next(iter(p)) for p in status_policies] == ["DynamoDBCrudPolicy"]  # the suppression list
 
 
 # --------------------------------------------------------------------------- alarms and outputs

@@ -1,16 +1,19 @@
-"""Status API: GET /messages/{message_id}, GET /requests/{request_id}."""
+"""Status API: GET /messages/{message_id}, GET /requests/{request_id};
+suppression list: GET /suppressions, PUT and DELETE /suppressions/{number}."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from smsrelay.config import get_settings
 from smsrelay.dal import NotFound, Store
+from smsrelay.numbers import InvalidNumber
 from smsrelay.observability import logger, metrics, tracer
-from smsrelay.service import status
+from smsrelay.service import status, suppression
 
 settings = get_settings()
 app = APIGatewayRestResolver()
@@ -29,6 +32,38 @@ def get_request(request_id: str) -> Response:
         Store(settings), request_id, query.get("next_token"), int(query.get("limit") or 100)
     )
     return Response(200, "application/json", view.model_dump_json())
+
+
+@app.get("/suppressions")
+def list_suppressions() -> Response:
+    query = app.current_event.query_string_parameters or {}
+    try:
+        limit = int(query.get("limit") or 100)
+        page = suppression.page(Store(settings), limit, query.get("next_token"))
+    except ValueError as exc:
+        return Response(400, "application/json", json.dumps({"message": str(exc)}))
+    return Response(200, "application/json", json.dumps(page, ensure_ascii=False))
+
+
+@app.put("/suppressions/<number>")
+def add_suppression(number: str) -> Response:
+    e164, added = suppression.add(unquote(number), Store(settings))
+    return Response(
+        201 if added else 200, "application/json", json.dumps({"number": e164, "suppressed": True})
+    )
+
+
+@app.delete("/suppressions/<number>")
+def remove_suppression(number: str) -> Response:
+    e164, removed = suppression.remove(unquote(number), Store(settings))
+    if not removed:
+        raise NotFound(f"{e164} is not suppressed")
+    return Response(200, "application/json", json.dumps({"number": e164, "suppressed": False}))
+
+
+@app.exception_handler(InvalidNumber)
+def _invalid_number(exc: InvalidNumber) -> Response:
+    return Response(400, "application/json", json.dumps({"message": f"number: {exc}"}))
 
 
 @app.exception_handler(NotFound)

@@ -244,8 +244,9 @@ class Harness:
         function = "send" if path == "/messages" and method == "POST" else "api"
         parts = path.strip("/").split("/")
         params = None
-        if function == "api":
-            params = {"message_id" if parts[0] == "messages" else "request_id": parts[1]}
+        if function == "api" and len(parts) > 1:
+            name = {"messages": "message_id", "requests": "request_id", "suppressions": "number"}[parts[0]]
+            params = {name: parts[1]}
         answer = self.invoke(function, api_event(method, path, path_parameters=params, **kwargs))
         body = answer.get("body") or ""
         try:

@@ -10,12 +10,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .models import SendWindow
+
+DEFAULT_OPT_OUT_KEYWORDS = ["TD", "T", "退订", "STOP", "UNSUBSCRIBE"]
+
 
 class RouteRule(BaseModel):
     """Numbers starting with `prefix` (E.164, e.g. "+86") go to `vendors`, in fail-over order."""
 
     prefix: str = Field(pattern=r"^\+\d{0,6}$")
     vendors: list[str] = Field(min_length=1)
+    window: SendWindow | None = None  # quiet hours for these numbers (recipient's local time)
 
 
 class Settings(BaseModel):
@@ -46,8 +51,17 @@ class Settings(BaseModel):
     poll_min_age_s: int = Field(default=180, ge=0)
     poll_query_limit: int = Field(default=5000, ge=1)
     poll_time_budget_s: float = Field(default=50, gt=0)
+    #: an inbound reply that is one of these (trimmed, case-insensitive) opts its sender out
+    opt_out_keywords: list[str] = Field(default_factory=lambda: list(DEFAULT_OPT_OUT_KEYWORDS))
+    #: quiet hours: the zone of numbers whose own zone is unknown
+    default_timezone: str = "Asia/Shanghai"
+    #: vendor health: error rate (0-1) over at least `health_min_calls` calls that opens the circuit
+    health_error_threshold: float = Field(default=0.5, gt=0, le=1)
+    health_min_calls: int = Field(default=5, ge=1)
+    health_window_s: int = Field(default=300, ge=10)
+    health_cooldown_s: int = Field(default=300, ge=1)
 
-    @field_validator("routing_rules", "vendor_secrets", mode="before")
+    @field_validator("routing_rules", "vendor_secrets", "opt_out_keywords", mode="before")
     @classmethod
     def _json(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -69,6 +83,14 @@ class Settings(BaseModel):
             if number.startswith(rule.prefix) and (best is None or len(rule.prefix) > len(best.prefix)):
                 best = rule
         return list(best.vendors) if best else [self.default_vendor]
+
+    def window_for(self, number: str) -> SendWindow | None:
+        """The quiet-hours window of the longest matching routing rule, if it has one."""
+        best: RouteRule | None = None
+        for rule in self.routing_rules:
+            if number.startswith(rule.prefix) and (best is None or len(rule.prefix) > len(best.prefix)):
+                best = rule
+        return best.window if best else None
 
 
 @lru_cache(maxsize=1)

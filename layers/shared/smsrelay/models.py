@@ -44,6 +44,22 @@ class PersonalMessage(_Strict):
     content: str = Field(min_length=1, max_length=2000)
 
 
+class SendWindow(_Strict):
+    """A daily sending window in the recipient's local time, e.g. 08:00-21:00 (may wrap midnight)."""
+
+    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["08:00"])
+    end: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["21:00"])
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> SendWindow:
+        if self.start == self.end:
+            raise ValueError("`window`: start and end must differ (omit the window to send at any time)")
+        return self
+
+    def times(self) -> tuple[dt.time, dt.time]:
+        return dt.time.fromisoformat(self.start), dt.time.fromisoformat(self.end)
+
+
 class SendRequest(_Strict):
     """Every entry point takes this JSON (design: send request)."""
 
@@ -55,6 +71,7 @@ class SendRequest(_Strict):
     send_at: AwareDatetime | None = None
     sender_id: str | None = Field(default=None, min_length=1, max_length=16)
     category: Literal["transactional", "marketing"] | None = None
+    window: SendWindow | None = None  # quiet hours: send only inside this daily window (recipient's time)
 
     @model_validator(mode="after")
     def _one_form(self) -> SendRequest:
@@ -119,6 +136,8 @@ class DispatchChunk(BaseModel):
     sender_id: str | None = None
     client_ref: str | None = None
     hop: int = 0  # how many fail-overs led here
+    window: SendWindow | None = None  # daily sending window, in the local time of `zone`
+    zone: str | None = None  # IANA time zone of the chunk's recipients (chunks are grouped by zone)
 
     def pairs(self) -> list[tuple[str, str]]:
         return [
@@ -141,6 +160,7 @@ class SendPart(BaseModel):
     send_at: AwareDatetime | None = None
     sender_id: str | None = None
     client_ref: str | None = None
+    windows: list[SendWindow | None] | None = None  # per route (parallel to `routes`); None: no window
 
 
 class HistoryEntry(BaseModel):
@@ -207,10 +227,20 @@ class VendorBalanceEvent(BaseModel):
     time: dt.datetime
 
 
+class OptedOut(BaseModel):
+    """A recipient replied an opt-out keyword; later non-transactional sends to it are rejected."""
+
+    vendor: str
+    number: str
+    keyword: str
+    time: dt.datetime
+
+
 DETAIL_TYPES: dict[type[BaseModel], str] = {
     StatusChanged: "SMS Status Changed",
     SmsReceived: "SMS Received",
     VendorBalanceEvent: "SMS Vendor Balance",
+    OptedOut: "SMS Opted Out",
 }
 
 

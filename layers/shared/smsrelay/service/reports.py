@@ -129,5 +129,8 @@ def store_inbound(messages: Iterable[InboundMessage], store: Store) -> int:
     if fresh:
         publish(fresh)
         metrics.add_metric(name="Received", unit="Count", value=len(fresh))
+        from .suppression import handle_replies  # opt-out keywords put their sender on the suppression list
+
+        handle_replies(fresh, store)
     logger.debug("inbound stored", extra={"fresh": len(fresh)})
     return len(fresh)

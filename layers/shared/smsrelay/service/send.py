@@ -19,13 +19,17 @@ from ..models import (
     SendAnswer,
     SendPart,
     SendRequest,
+    SendWindow,
 )
 from ..numbers import InvalidNumber, normalise
 from ..observability import logger, metrics
 from ..segments import segments
 from ..vendor_config import VendorNotConfigured, get_adapter, vendor_settings
 from ..vendors import Capability
+from . import quiet_hours
 from .common import dumps, send_batches, vendor_batch_limit, vendor_supports
+from .health import HealthView
+from .suppression import OPTED_OUT, suppressed
 
 CHUNK_BYTES = 200_000  # one dispatch message stays well under SQS's 256 KB
 
@@ -38,10 +42,13 @@ def accept(request: SendRequest, settings: Settings | None = None, store: Store 
     settings = settings or get_settings()
     store = store or Store(settings)
     routable = _routable_vendors(request, settings)
+    health = HealthView.load(store, routable)
+    steered: dict[tuple[str, ...], tuple[str, ...]] = {}
     rejected: list[RejectedRecipient] = []
     numbers: list[str] = []
+    raws: list[str] = []
     contents: list[str] = []
-    route_ids: dict[tuple[str, ...], int] = {}
+    route_ids: dict[tuple[tuple[str, ...], tuple[str, str] | None], int] = {}
     route_of: list[int] = []
     seen: set[tuple[str, str]] = set()
     personalised = request.messages is not None
@@ -61,13 +68,31 @@ def accept(request: SendRequest, settings: Settings | None = None, store: Store 
                 RejectedRecipient(to=raw, reason="no_route: no configured vendor serves this number")
             )
             continue
+        if route not in steered:  # an open circuit or a low balance sends traffic to the next vendor
+            steered[route] = health.steer(route)
+        route = steered[route]
+        window = request.window or settings.window_for(number)
         too_long = _too_long(content, route[0])
         if too_long:
             rejected.append(RejectedRecipient(to=raw, reason=too_long))
             continue
         numbers.append(number)
+        raws.append(raw)
         contents.append(content)
-        route_of.append(route_ids.setdefault(route, len(route_ids)))
+        window_key = (window.start, window.end) if window else None
+        route_of.append(route_ids.setdefault((route, window_key), len(route_ids)))
+    if numbers and request.category != "transactional":
+        blocked = suppressed(numbers, store)
+        if blocked:
+            keep = [i for i, number in enumerate(numbers) if number not in blocked]
+            rejected.extend(
+                RejectedRecipient(to=raws[i], reason=f"{OPTED_OUT}: the recipient opted out")
+                for i, number in enumerate(numbers)
+                if number in blocked
+            )
+            numbers = [numbers[i] for i in keep]
+            contents = [contents[i] for i in keep]
+            route_of = [route_of[i] for i in keep]
 
     request_id = new_request_id()
     store.create_request(
@@ -77,7 +102,8 @@ def accept(request: SendRequest, settings: Settings | None = None, store: Store 
         invalid=len(rejected),
         content=request.content,
     )
-    routes = [list(r) for r in route_ids]
+    routes = [list(r) for r, _ in route_ids]
+    windows = [SendWindow(start=w[0], end=w[1]) if w else None for _, w in route_ids]
     parts = [
         SendPart(
             smsrelay_part=n,
@@ -88,6 +114,7 @@ def accept(request: SendRequest, settings: Settings | None = None, store: Store 
             content=None if personalised else request.content,
             routes=routes,
             route_of=route_of[start : start + settings.part_size] if len(routes) > 1 else None,
+            windows=windows if any(windows) else None,
             send_at=request.send_at,
             sender_id=request.sender_id,
             client_ref=request.client_ref,
@@ -210,24 +237,26 @@ def process_part(part: SendPart, settings: Settings | None = None, store: Store 
 def plan_part_chunks(part: SendPart) -> list[DispatchChunk]:
     """Group the part's recipients by route (and by text unless the vendor takes personalised
     batches natively) and cut each group to the first vendor's batch size."""
-    groups: dict[tuple[int, str | None], list[ChunkItem]] = {}
+    groups: dict[tuple[int, str | None, str | None], list[ChunkItem]] = {}
     native: dict[str, bool] = {}
     for i, number in enumerate(part.numbers):
         route_id = part.route_of[i] if part.route_of else 0
         vendor = part.routes[route_id][0]
+        # with quiet hours, recipients are grouped by time zone: one zone decides for a chunk
+        zone = quiet_hours.zone_of(number) if part.windows and part.windows[route_id] else None
         if part.contents is None:
-            key, item = (route_id, None), ChunkItem(index=part.start_index + i, to=number)
+            key, item = (route_id, None, zone), ChunkItem(index=part.start_index + i, to=number)
         else:
             if vendor not in native:
                 native[vendor] = vendor_supports(vendor, Capability.PERSONALISED_NATIVE)
             content = part.contents[i]
-            key = (route_id, None if native[vendor] else content)
+            key = (route_id, None if native[vendor] else content, zone)
             item = ChunkItem(
                 index=part.start_index + i, to=number, content=content if native[vendor] else None
             )
         groups.setdefault(key, []).append(item)
     chunks: list[DispatchChunk] = []
-    for (route_id, group_content), items in groups.items():
+    for (route_id, group_content, zone), items in groups.items():
         route = part.routes[route_id]
         content = part.content if part.contents is None else group_content
         for batch in cut(items, route[0], content):
@@ -242,6 +271,8 @@ def plan_part_chunks(part: SendPart) -> list[DispatchChunk]:
                     send_at=part.send_at,
                     sender_id=part.sender_id,
                     client_ref=part.client_ref,
+                    window=part.windows[route_id] if part.windows else None,
+                    zone=zone,
                 )
             )
     return chunks
@@ -270,7 +301,11 @@ def cut(items: Sequence[ChunkItem], vendor: str, content: str | None) -> list[li
 
 
 def _hold_delay(chunk: DispatchChunk, now: dt.datetime) -> int:
-    """Chunks for a later `send_at` wait in the queue where the vendor cannot schedule natively."""
+    """Chunks for a later `send_at` wait in the queue where the vendor cannot schedule natively;
+    chunks outside their quiet-hours window wait where the vendor has no native window."""
+    window_wait = 0
+    if chunk.window is not None and not vendor_supports(chunk.vendor, Capability.DAILY_WINDOW):
+        window_wait = quiet_hours.seconds_until_open(chunk.window, chunk.zone, now)
     if chunk.send_at is None or vendor_supports(chunk.vendor, Capability.SCHEDULED_SEND):
-        return 0
-    return max(0, int((chunk.send_at - now).total_seconds()))
+        return window_wait
+    return max(window_wait, int((chunk.send_at - now).total_seconds()))
