@@ -200,7 +200,7 @@ def test_shared_layer_builds_with_makefile(template):
         for line in (ROOT / "layers/shared/requirements.txt").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     }
-    assert requirements == {"aws-lambda-powertools", "pydantic", "requests", "phonenumbers"}
+    assert requirements == {"aws-lambda-powertools", "pydantic", "requests", "phonenumbers", "tzdata"}
 
 
 def test_events_match_the_contract(template):

@@ -19,6 +19,7 @@ from ..models import ALLOWED_FROM, ChunkItem, DispatchChunk, Status
 from ..observability import logger, metrics, vendor_metric
 from ..vendor_config import VendorNotConfigured, get_adapter
 from ..vendors import Capability, Outcome, SendOptions, SubmitResult, VendorAdapter, VendorError
+from . import dispatch_hooks, quiet_hours
 from .common import dumps, send_batches, status_events
 from .reports import count_statuses, settle
 from .send import cut
@@ -46,6 +47,8 @@ class Dispatcher:
             adapter = get_adapter(chunk.vendor, self.settings)
         except VendorNotConfigured as exc:
             return self._fail_over(chunk, chunk.items, code="NOT_CONFIGURED", description=str(exc))
+        if (instead := dispatch_hooks.before_call(self, chunk, adapter)) is not None:
+            return instead  # quiet hours (held) or vendor health (failed over without a call)
         claim = self.store.get_chunk(chunk.chunk_id)
         state = claim["state"] if claim else None
         if state in ("done", "unknown", "failed", "failed_over", "swept"):
@@ -74,6 +77,7 @@ class Dispatcher:
             send_at=chunk.send_at if native_time and chunk.send_at and chunk.send_at > utcnow() else None,
             sender_id=chunk.sender_id,
             reference=chunk.chunk_id,
+            daily_window=quiet_hours.native_window(adapter, chunk),
         )
         pairs = [
             (item.to, item.content if item.content is not None else chunk.content or "") for item in items
@@ -88,8 +92,10 @@ class Dispatcher:
             vendor_metric(
                 "VendorLatency", chunk.vendor, (time.perf_counter() - started) * 1000, "Milliseconds"
             )
+            dispatch_hooks.after_call(self, chunk, (time.perf_counter() - started) * 1000, exc)
             return self._on_error(adapter, chunk, items, attempt, exc)
         vendor_metric("VendorLatency", chunk.vendor, (time.perf_counter() - started) * 1000, "Milliseconds")
+        dispatch_hooks.after_call(self, chunk, (time.perf_counter() - started) * 1000, None)
         self._record(adapter, chunk, items, attempt, results)
         self.store.set_chunk_state(chunk.chunk_id, "done", attempt)
         return "sent"

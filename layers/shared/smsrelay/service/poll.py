@@ -14,6 +14,7 @@ from ..models import VendorBalanceEvent
 from ..observability import logger, metrics, vendor_metric
 from ..vendor_config import configured_vendors, get_adapter
 from ..vendors import Capability, ReportQuery, VendorAdapter, VendorError
+from .health import record_balance
 from .reports import Applied, apply_early_report, apply_reports, store_inbound
 
 QUERY_MAX_AGE = dt.timedelta(days=30)
@@ -48,6 +49,7 @@ def run(
             logger.warning("poll failed for vendor", extra={"vendor": vendor, "error": str(exc)})
             continue
         summary.balances[vendor] = str(balance.balance)
+        record_balance(store, vendor, balance.balance)  # for `min_balance` steering
         balances.append(
             VendorBalanceEvent(vendor=vendor, balance=str(balance.balance), unit=balance.unit, time=utcnow())
         )

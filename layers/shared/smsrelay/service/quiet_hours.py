@@ -36,6 +36,10 @@ def zone_of(number: str, default: str | None = None) -> str:
     return fallback
 
 
+def _utcnow() -> dt.datetime:  # the clock (tests move it)
+    return dt.datetime.now(dt.UTC)
+
+
 def _zone(name: str | None) -> dt.tzinfo:
     try:
         return ZoneInfo(name or get_settings().default_timezone)
@@ -46,7 +50,7 @@ def _zone(name: str | None) -> dt.tzinfo:
 
 def seconds_until_open(window: SendWindow, zone: str | None, now: dt.datetime | None = None) -> int:
     """0 inside the window; else the seconds until it next opens in `zone`'s local time."""
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or _utcnow()
     local = now.astimezone(_zone(zone))
     start, end = window.times()
     clock = local.time().replace(tzinfo=None)
@@ -66,7 +70,7 @@ def native_window(adapter: VendorAdapter, chunk: DispatchChunk) -> tuple[dt.time
     start, end = chunk.window.times()
     if start >= end:
         return None  # a window across midnight: held by the system instead
-    offset = dt.datetime.now(dt.UTC).astimezone(_zone(chunk.zone)).utcoffset()
+    offset = _utcnow().astimezone(_zone(chunk.zone)).utcoffset()
     return (start, end) if offset == NATIVE_WINDOW_OFFSET else None
 
 

@@ -305,7 +305,7 @@ def _hold_delay(chunk: DispatchChunk, now: dt.datetime) -> int:
     chunks outside their quiet-hours window wait where the vendor has no native window."""
     window_wait = 0
     if chunk.window is not None and not vendor_supports(chunk.vendor, Capability.DAILY_WINDOW):
-        window_wait = quiet_hours.seconds_until_open(chunk.window, chunk.zone, now)
+        window_wait = quiet_hours.seconds_until_open(chunk.window, chunk.zone)
     if chunk.send_at is None or vendor_supports(chunk.vendor, Capability.SCHEDULED_SEND):
         return window_wait
     return max(window_wait, int((chunk.send_at - now).total_seconds()))
