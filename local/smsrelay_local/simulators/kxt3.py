@@ -180,6 +180,11 @@ class Kxt3Simulator(VendorSimulator):
             time.sleep(self.slow_answer_s)
         return _answer(0, token=token, fee=fee)  # 3.4: token is a JSON number
 
+    def reset(self) -> None:
+        super().reset()
+        with self.lock:
+            self._outbox.clear()  # a flush cleared with the timers must not block the next test's pushes
+
     # ------------------------------------------------------------------ pushes
     def _report_due(self, record: Accepted) -> None:
         """Reports due together go out in one push: collect them, flush a moment later."""
