@@ -14,7 +14,7 @@ from .harness import VENDORS, Harness
 
 @pytest.fixture(scope="session")
 def simulators() -> Iterator[dict]:
-    sims = {v: simulator_class(v)(report_delay_s=0.01, slow_answer_s=3) for v in VENDORS}
+    sims = {v: simulator_class(v)(report_delay_s=0.01, slow_answer_s=8) for v in VENDORS}
     for sim in sims.values():
         sim.start()
         sim.initial_balance = sim.balance  # restored before every test: big tests must not starve later ones

@@ -174,7 +174,7 @@ class Harness:
     def write_vendor_settings(self, overrides: dict[str, dict] | None = None) -> Path:
         settings = {}
         for vendor, sim in self.simulators.items():
-            settings[vendor] = sim.settings() | {"callback_token": self.tokens[vendor], "timeout_s": 2}
+            settings[vendor] = sim.settings() | {"callback_token": self.tokens[vendor], "timeout_s": 5}
         settings.setdefault("smsadmin", {})["pull_interval_s"] = 0
         for vendor, values in (overrides or {}).items():
             settings[vendor] = settings.get(vendor, {}) | values

@@ -421,7 +421,7 @@ def test_attempt_outliving_its_lease_still_records_the_vendor_reference(
 
     env.start_callback_server()
     sim = env.simulators["kxt3"]
-    sim.slow_answer_s = 1.4  # under the 2 s read timeout, over the 1 s lease
+    sim.slow_answer_s = 1.4  # under the 5 s read timeout, over the 1 s lease
     answer = env.send({"recipients": ["+8613800005040"], "content": TEXT, "vendor": "kxt3"})
     body = env.sqs.receive_message(QueueUrl=env.queues["dispatch"])["Messages"][0]["Body"]
     chunk = DispatchChunk.model_validate_json(body)
