@@ -25,12 +25,21 @@ def get_message(message_id: str) -> Response:
     return Response(200, "application/json", view.model_dump_json())
 
 
+class BadQuery(ValueError):
+    pass
+
+
+def _limit(query: dict[str, str]) -> int:
+    try:
+        return int(query.get("limit") or 100)
+    except ValueError:
+        raise BadQuery("limit: give a whole number from 1 to 1000") from None
+
+
 @app.get("/requests/<request_id>")
 def get_request(request_id: str) -> Response:
     query = app.current_event.query_string_parameters or {}
-    view = status.get_request(
-        Store(settings), request_id, query.get("next_token"), int(query.get("limit") or 100)
-    )
+    view = status.get_request(Store(settings), request_id, query.get("next_token"), _limit(query))
     return Response(200, "application/json", view.model_dump_json())
 
 
@@ -38,8 +47,7 @@ def get_request(request_id: str) -> Response:
 def list_suppressions() -> Response:
     query = app.current_event.query_string_parameters or {}
     try:
-        limit = int(query.get("limit") or 100)
-        page = suppression.page(Store(settings), limit, query.get("next_token"))
+        page = suppression.page(Store(settings), _limit(query), query.get("next_token"))
     except ValueError as exc:
         return Response(400, "application/json", json.dumps({"message": str(exc)}))
     return Response(200, "application/json", json.dumps(page, ensure_ascii=False))
@@ -64,6 +72,11 @@ def remove_suppression(number: str) -> Response:
 @app.exception_handler(InvalidNumber)
 def _invalid_number(exc: InvalidNumber) -> Response:
     return Response(400, "application/json", json.dumps({"message": f"number: {exc}"}))
+
+
+@app.exception_handler(BadQuery)
+def _bad_query(exc: BadQuery) -> Response:
+    return Response(400, "application/json", json.dumps({"message": str(exc)}))
 
 
 @app.exception_handler(NotFound)

@@ -166,3 +166,9 @@ def test_a_token_of_another_request_or_a_forged_one_is_refused(env: Harness) -> 
     assert [m["message_id"] for m in rest["messages"]] == [f"{answer['request_id']}-2"]
     status, _ = env.api("GET", f"/requests/{answer['request_id']}", query={"next_token": "!!not-ours!!"})
     assert 400 <= status < 500
+
+
+def test_a_limit_that_is_not_a_number_is_a_400(env: Harness) -> None:
+    answer = env.send({"recipients": ["+8613800000001"], "content": "【Acme】hi", "vendor": "sms57"})
+    status_code, body = env.api("GET", f"/requests/{answer['request_id']}", query={"limit": "abc"})
+    assert status_code == 400 and body["message"].startswith("limit:")
