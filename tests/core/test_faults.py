@@ -409,6 +409,15 @@ def test_dispatch_dying_after_accept_makes_recipients_unknown(
     assert set(final.values()) == {"unknown"} and len(sends(env, "sms57")) == 1
     assert env.message(answer["message_ids"][0])["code"] == "CLAIMED_NOT_RECORDED"
 
+    # The vendor did send them: its reports (pulled by poll) carry references we never recorded,
+    # and still settle the one unknown message of that vendor and number.
+    wait_for(lambda: len(env.simulators["sms57"].pending_reports) == 2, what="reports at the vendor")
+    env.poll()
+    settled = {m["to"]: (m["status"], m["vendor_ref"]) for m in messages(env, answer["request_id"])}
+    refs = {f"+86{a.mobile}": a.vendor_ref for a in env.simulators["sms57"].accepted}
+    assert settled == {to: ("delivered", refs[to]) for to in refs}
+    assert_promises(env, answer["request_id"])
+
 
 def test_attempt_outliving_its_lease_still_records_the_vendor_reference(
     env: Harness, restore_sims: dict, atomic_store: None

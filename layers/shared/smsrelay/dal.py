@@ -264,7 +264,9 @@ class Store:
     ) -> Iterator[dict[str, Any]]:
         """Items of the by_state index under `gpk_prefix` (all shards), gsk in (after, before)."""
         shard_keys = (
-            [f"{gpk_prefix}#{s}" for s in range(SHARDS)] if not gpk_prefix.startswith("E#") else [gpk_prefix]
+            [f"{gpk_prefix}#{s}" for s in range(SHARDS)]
+            if not gpk_prefix.startswith(("E#", "U#"))
+            else [gpk_prefix]
         )
         produced = 0
         for gpk in shard_keys:
@@ -559,6 +561,10 @@ class Store:
         return True
 
 
+def unknown_key(vendor: str, to: str) -> str:
+    return f"U#{vendor}#{to}"
+
+
 def _chunk_key(chunk_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"C#{chunk_id}"}, "sk": {"S": "C"}}
 
@@ -607,8 +613,12 @@ class Transition:
                 if name in ("vendor", "code", "description"):
                     entry[name] = value
         values[":h"] = [entry]
-        if self.status in FINAL_STATUSES or self.status == Status.UNKNOWN:
+        if self.status in FINAL_STATUSES:
             removes += ["gpk", "gsk"]
+        elif self.status == Status.UNKNOWN:
+            # Findable by vendor and number: a report whose reference we never learnt can still settle it.
+            sets += ["gpk = :gpk", "gsk = :gsk"]
+            values |= {":gpk": unknown_key(self.vendor or "", self.to), ":gsk": at}
         elif self.status == Status.SUBMITTED:
             sets += ["gpk = :gpk", "gsk = :gsk"]
             values |= {":gpk": f"P#{self.vendor}#{shard_of(self.index)}", ":gsk": at}

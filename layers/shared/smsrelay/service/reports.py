@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..dal import NotFound, Store, Transition, utcnow
+from ..dal import NotFound, Store, Transition, unknown_key, utcnow
 from ..events import publish
 from ..models import ALLOWED_FROM, FINAL_STATUSES, SmsReceived, Status
 from ..observability import logger, metrics, vendor_metric
@@ -38,7 +38,7 @@ def apply_reports(reports: Iterable[DeliveryReport], store: Store) -> Applied:
     for report in reports:
         if report.status not in _TARGET:
             continue  # "no report yet" from a query
-        item = store.find_by_ref(report.match_key)
+        item = store.find_by_ref(report.match_key) or _unknown_without_ref(report, store)
         if item is None:
             # Keep it, then look again: whichever of dispatch and us writes second sees the other.
             store.put_early_report(report.match_key, report.vendor, report.model_dump(mode="json"))
@@ -52,6 +52,19 @@ def apply_reports(reports: Iterable[DeliveryReport], store: Store) -> Applied:
         else:
             result.ignored += 1
     return result
+
+
+def _unknown_without_ref(report: DeliveryReport, store: Store) -> dict | None:
+    """The one `unknown` message of this vendor and number whose reference we never learnt
+    (the attempt died before recording it): the report's reference settles it."""
+    candidates = [
+        i
+        for i in store.query_state(unknown_key(report.vendor, report.to), limit=2)
+        if not i.get("vendor_ref")
+    ]
+    if len(candidates) != 1:
+        return None  # none, or ambiguous: keep the report rather than guess
+    return candidates[0] | {"adopt_ref": report.vendor_ref}
 
 
 def settle(item: dict, report: DeliveryReport, store: Store, attempts: int = 3) -> bool:
@@ -73,6 +86,8 @@ def settle(item: dict, report: DeliveryReport, store: Store, attempts: int = 3) 
             code=report.code or None,
             description=report.description or None,
             client_ref=item.get("client_ref"),
+            vendor_ref=item.get("adopt_ref"),
+            ref_key=report.match_key if item.get("adopt_ref") else None,
         )
         applied, _ = store.apply_transitions([transition])
         if applied:
