@@ -72,3 +72,24 @@ def test_personalised_chunk_is_split_by_text_after_fail_over(
     assert len(sends(env, "kxt3")) == 2  # one request per distinct text
     got = {"+86" + a.mobile: a.content for a in env.simulators["kxt3"].accepted}
     assert got == texts
+
+
+@pytest.mark.parametrize(
+    ("vendor", "numbers", "code"),
+    [
+        ("kxt3", ["+8613800000001", "+8613800000002", "+8613800004220", "+8613800000003"], "310"),
+        ("intl", ["+447911123456", "+447911124220", "+447911123457"], "1007"),
+    ],
+)
+def test_a_request_refused_for_one_bad_number_is_split_until_it_stands_alone(
+    env: Harness, vendor: str, numbers: list[str], code: str
+) -> None:
+    answer = env.send({"recipients": numbers, "content": "【Acme】hi", "vendor": vendor})
+    for _ in range(6):  # each split comes back through the queue
+        env.drain("dispatch", "dispatch")
+    statuses = {env.message(m)["to"]: env.message(m) for m in answer["message_ids"]}
+    bad = next(n for n in numbers if n.endswith("4220"))
+    assert statuses[bad]["status"] == "rejected" and statuses[bad]["code"] == code
+    assert all(v["status"] == "submitted" for n, v in statuses.items() if n != bad)
+    accepted = [a.mobile for a in env.simulators[vendor].accepted]
+    assert len(accepted) == len(numbers) - 1 == len(set(accepted))  # each good number sent once

@@ -51,7 +51,7 @@ class Dispatcher:
             return instead  # quiet hours (held) or vendor health (failed over without a call)
         claim = self.store.get_chunk(chunk.chunk_id)
         state = claim["state"] if claim else None
-        if state in ("done", "unknown", "failed", "failed_over", "swept"):
+        if state in ("done", "unknown", "failed", "failed_over", "swept", "split"):
             return "duplicate"  # swept: the sweeper resent its recipients under a new chunk
         if state == "inflight":
             if time.time() - float(claim["claimed_at"]) < self.settings.dispatch_lease_s:
@@ -219,6 +219,11 @@ class Dispatcher:
             self.store.set_chunk_state(chunk.chunk_id, "unknown", attempt)
             metrics.add_metric(name="DispatchUnknown", unit="Count", value=len(items))
             return "unknown"
+        if exc.outcome == Outcome.PERMANENT and exc.code in adapter.number_refusal_codes and len(items) > 1:
+            # The vendor refused the whole request for a bad number without naming it, and sent
+            # nothing: halve the chunk until the bad number stands alone, the others go out.
+            logger.warning("vendor refused a number in the request; splitting the chunk", extra=log)
+            return self._split(chunk, items, attempt, exc)
         if exc.outcome == Outcome.PERMANENT:
             logger.warning("vendor refused the request", extra=log)
             if chunk.fallback:
@@ -233,6 +238,18 @@ class Dispatcher:
             self.store.set_chunk_state(chunk.chunk_id, "retry", attempt, done_idx=done or {-1})
             raise Redeliver(f"transient: {exc}", self.settings.retry_base_delay_s * 2 ** (attempt - 1))
         return self._fail_over(chunk, items, exc.code or type(exc).__name__, str(exc), attempt)
+
+    def _split(self, chunk: DispatchChunk, items: list[ChunkItem], attempt: int, exc: VendorError) -> str:
+        middle = len(items) // 2
+        halves = [
+            chunk.model_copy(update={"chunk_id": f"{chunk.chunk_id}/{n}", "items": half})
+            for n, half in enumerate((items[:middle], items[middle:]))
+        ]
+        for half in halves:
+            self._hand_over(chunk, half, exc.code, "request refused for a bad number; split")
+        send_batches(self.settings.dispatch_queue_url, [dumps(h) for h in halves])
+        self.store.set_chunk_state(chunk.chunk_id, "split", attempt)
+        return "split"
 
     def _retry_or_fail_over(
         self, chunk: DispatchChunk, items: list[ChunkItem], attempt: int, code: str, description: str

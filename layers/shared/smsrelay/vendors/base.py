@@ -276,6 +276,8 @@ class VendorAdapter(ABC):
     vendor_id: ClassVar[str]
     max_batch: ClassVar[int]  # the document's limit for one-text-to-many
     max_content_chars: ClassVar[int | None] = None  # the document's limit on one text, where it gives one
+    #: codes with which the vendor refuses a whole request for one bad number without naming it
+    number_refusal_codes: ClassVar[frozenset[str]] = frozenset()
     settings_model: ClassVar[type[VendorSettings]] = VendorSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     push_ack: ClassVar[PushReply] = PushReply(200, "OK")

@@ -299,6 +299,7 @@ def parse_status_answer(body: bytes | str, tz: dt.tzinfo | None = None) -> list[
 class IntlAdapter(VendorAdapter):
     vendor_id: ClassVar[str] = VENDOR
     max_batch: ClassVar[int] = 1000
+    number_refusal_codes: ClassVar[frozenset[str]] = frozenset({"1007"})
     settings_model: ClassVar[type[VendorSettings]] = IntlSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {

@@ -424,6 +424,7 @@ def parse_push_request(request: RawRequest) -> PushBatch:
 class Kxt3Adapter(VendorAdapter):
     vendor_id: ClassVar[str] = VENDOR
     max_batch: ClassVar[int] = MAX_NUMBERS
+    number_refusal_codes: ClassVar[frozenset[str]] = frozenset({"310"})
     max_content_chars: ClassVar[int | None] = MAX_CONTENT
     settings_model: ClassVar[type[VendorSettings]] = Kxt3Settings
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
