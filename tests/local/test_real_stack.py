@@ -25,6 +25,9 @@ CONTRACT_ROUTES = {
     ("POST", "/callbacks/intl/{token}", "CallbackIntlFunction"),
     ("POST", "/callbacks/santo/{token}", "CallbackSantoFunction"),
     ("GET", "/callbacks/santo/{token}", "CallbackSantoFunction"),
+    ("GET", "/suppressions", "StatusApiFunction"),
+    ("PUT", "/suppressions/{number}", "StatusApiFunction"),
+    ("DELETE", "/suppressions/{number}", "StatusApiFunction"),
 }
 
 
@@ -55,6 +58,9 @@ def test_routes_mappings_schedules_come_from_the_template() -> None:
         ("POST", "/messages"),
         ("GET", "/messages/{message_id}"),
         ("GET", "/requests/{request_id}"),
+        ("GET", "/suppressions"),
+        ("PUT", "/suppressions/{number}"),
+        ("DELETE", "/suppressions/{number}"),
     }
     mappings = {(m.function_id, m.batch_size, m.report_failures) for s in specs for m in s.sqs}
     assert mappings == {(lid, p.get("BatchSize", 10), True) for lid, p in _raw_events("SQS")}
