@@ -21,8 +21,8 @@ lint: install
 unit: install
 	$(BIN)/pytest
 
-# Everything CI runs: lint, tests, template checks (cfn-lint, sam validate, checkov), sam build, the demo.
-test: lint unit sam-check demo
+# Everything CI runs: lint, template checks (cfn-lint, sam validate, checkov) and sam build, the tests, the demo.
+test: lint sam-check unit demo
 
 local: install
 	$(BIN)/smsrelay local
