@@ -24,8 +24,8 @@ from ..models import (
 from ..numbers import InvalidNumber, normalise
 from ..observability import logger, metrics
 from ..segments import segments
-from ..vendor_config import VendorNotConfigured, get_adapter, vendor_settings
-from ..vendors import Capability
+from ..vendor_config import VendorNotConfigured, vendor_settings
+from ..vendors import Capability, adapter_class
 from . import quiet_hours
 from .common import dumps, send_batches, vendor_batch_limit, vendor_supports
 from .health import HealthView
@@ -155,12 +155,15 @@ def segment_count(content: str) -> int:
     return segments(content).count
 
 
+@lru_cache(maxsize=16)
+def _content_limit(vendor: str) -> int | None:
+    # The document's limit is a class attribute: no need to read the vendor's settings per recipient.
+    return adapter_class(vendor).max_content_chars
+
+
 def _too_long(content: str, vendor: str) -> str | None:
     """A text longer than the vendor takes is refused before any call, with the limit in the reason."""
-    try:
-        limit = get_adapter(vendor).max_content_chars
-    except VendorNotConfigured:
-        return None
+    limit = _content_limit(vendor)
     if limit and len(content) > limit:
         return f"content_too_long: {len(content)} characters, {vendor} takes at most {limit}"
     return None
