@@ -111,3 +111,27 @@ def test_sweeper_follows_a_fail_over_chunk_and_never_sends_twice(
     env.drain("dispatch", "dispatch")  # the swept copy and the late fail-over chunk
     final = assert_promises(env, rid)
     assert set(final.values()) == {"submitted"} and len(sends(env, "kxt3")) == 1
+
+
+def test_a_swept_chunk_keeps_the_sender_id_and_the_quiet_hours(
+    env: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reconfigure(monkeypatch, QUEUED_LIMIT_S="1")
+    env.send(
+        {
+            "recipients": ["+6591234567"],
+            "content": TEXT,
+            "vendor": "santo",
+            "sender_id": "Acme",
+            "window": {"start": "08:00", "end": "21:00"},
+        }
+    )
+    lost = _lose_the_chunk(env)
+    time.sleep(1.1)
+    assert env.invoke("sweep", {})["requeued"] == 1
+    from smsrelay.models import DispatchChunk
+
+    body = env.sqs.receive_message(QueueUrl=env.queues["dispatch"])["Messages"][0]["Body"]
+    again, before = DispatchChunk.model_validate_json(body), DispatchChunk.model_validate_json(lost)
+    assert again.chunk_id != before.chunk_id
+    assert (again.sender_id, again.window, again.zone) == ("Acme", before.window, "Asia/Singapore")

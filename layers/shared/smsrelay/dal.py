@@ -31,7 +31,8 @@ from .models import ALLOWED_FROM, FINAL_STATUSES, Status
 
 BUCKET = 1000
 #: (index, E.164 number, vendor, chunk id, personalised content or None, fail-over vendors, segments)
-MessageRow = tuple[int, str, str, str, str | None, list[str], int]
+#: ... and the quiet-hours window ("08:00-21:00") with the recipients' time zone, or None
+MessageRow = tuple[int, str, str, str, str | None, list[str], int, str | None, str | None]
 SHARDS = 8
 _ser = TypeSerializer()
 _deser = TypeDeserializer()
@@ -132,10 +133,18 @@ class Store:
 
     # ------------------------------------------------------------------ requests
     def create_request(
-        self, request_id: str, *, client_ref: str | None, total: int, invalid: int, content: str | None = None
+        self,
+        request_id: str,
+        *,
+        client_ref: str | None,
+        total: int,
+        invalid: int,
+        content: str | None = None,
+        sender_id: str | None = None,
     ) -> None:
         item = {
             "content": content,
+            "sender_id": sender_id,
             "pk": f"R#{request_id}",
             "sk": "R",
             "request_id": request_id,
@@ -160,7 +169,7 @@ class Store:
         now = iso(utcnow())
         expires = self._expires()
         requests = []
-        for index, to, vendor, chunk_id, content, fallback, segment_count in rows:
+        for index, to, vendor, chunk_id, content, fallback, segment_count, window, zone in rows:
             item = message_key(request_id, index) | {
                 "chunk": {"S": chunk_id},
                 "segments": {"N": str(segment_count)},
@@ -182,6 +191,10 @@ class Store:
                 item["content"] = {"S": content}
             if fallback:
                 item["fallback"] = {"L": [{"S": v} for v in fallback]}
+            if window:  # the sweeper keeps honouring quiet hours when it sends again
+                item["window"] = {"S": window}
+                if zone:
+                    item["zone"] = {"S": zone}
             requests.append({"PutRequest": {"Item": item}})
         self.batch_write(requests)
 

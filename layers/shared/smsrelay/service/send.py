@@ -98,6 +98,7 @@ def accept(request: SendRequest, settings: Settings | None = None, store: Store 
     store.create_request(
         request_id,
         client_ref=request.client_ref,
+        sender_id=request.sender_id,
         total=len(numbers),
         invalid=len(rejected),
         content=request.content,
@@ -223,6 +224,8 @@ def process_part(part: SendPart, settings: Settings | None = None, store: Store 
                 if part.contents is not None
                 else part.content or ""
             ),
+            f"{chunk.window.start}-{chunk.window.end}" if chunk.window else None,
+            chunk.zone,
         )
         for chunk in chunks
         for item in chunk.items

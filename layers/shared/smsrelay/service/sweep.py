@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..config import Settings, get_settings
 from ..dal import Store, Transition, iso, utcnow
 from ..events import publish
-from ..models import ChunkItem, DispatchChunk, Status
+from ..models import ChunkItem, DispatchChunk, SendWindow, Status
 from ..observability import logger, metrics
 from ..vendors import VENDOR_IDS
 from .common import dumps, send_batches, status_events
@@ -85,6 +85,11 @@ def _sweep_queued(
                 for i in items
             ],
             client_ref=first.get("client_ref"),
+            sender_id=request.get("sender_id"),
+            window=SendWindow(start=first["window"][:5], end=first["window"][6:])
+            if first.get("window")
+            else None,
+            zone=first.get("zone"),
         )
         send_batches(settings.dispatch_queue_url, [dumps(chunk)])
         summary.requeued += len(items)
