@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -29,8 +28,8 @@ from smsrelay.vendors import (
 from smsrelay.vendors.base import CHINA_TZ
 from smsrelay.vendors.intl import IntlAdapter
 from smsrelay_local.simulators.intl import BALANCE_PATH, SEND_PATH, STATUS_PATH, IntlSimulator
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
+
+from .push_receiver import PushReceiver
 
 SECRET_MD5 = "E99A18C428CB38D5F260853678922E03"  # the document's MD5("abc123"), upper case
 
@@ -44,47 +43,14 @@ def wait_for(check: Callable[[], bool], timeout: float = 3.0) -> bool:
     return check()
 
 
-class PushReceiver:
-    """A tiny HTTP server that records pushes and answers a configurable reply."""
-
+class IntlReceiver(PushReceiver):
     def __init__(self) -> None:
-        self.requests: list[RawRequest] = []
-        self.reply_body = '{"code":0,"msg":"ok"}'
-        self.reply_status = 200
-        self.lock = threading.Lock()
-        self.server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/callbacks/intl/tok"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-
-    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        request = Request(environ)
-        raw = RawRequest(
-            method=request.method,
-            headers=dict(request.headers.items()),
-            query=request.args.to_dict(),
-            body=request.get_data(),
-        )
-        with self.lock:
-            self.requests.append(raw)
-        return Response(self.reply_body, status=self.reply_status, mimetype="application/json")(
-            environ, start_response
-        )
-
-    def __enter__(self) -> PushReceiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        super().__init__("intl", '{"code":0,"msg":"ok"}', "application/json")
 
 
-# One simulator (and one receiver) per module, reset before each test: stopping a simulator
-# costs half a second of polling.
 @pytest.fixture(scope="module")
 def _receiver() -> Iterator[PushReceiver]:
-    with PushReceiver() as recv:
+    with IntlReceiver() as recv:
         yield recv
 
 

@@ -24,50 +24,15 @@ from smsrelay.vendors.base import CHINA_TZ
 from smsrelay.vendors.errors import VendorConnectError, VendorHTTPError, VendorParseError, VendorTimeout
 from smsrelay.vendors.kxt3 import Kxt3Adapter
 from smsrelay_local.simulators.kxt3 import Kxt3Simulator
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
+
+from .push_receiver import PushReceiver
 
 # --------------------------------------------------------------------------- a push receiver
 
 
-class Receiver:
-    """A tiny HTTP server that records every request as a RawRequest and answers the kxt3 ack `0`."""
-
+class Receiver(PushReceiver):
     def __init__(self, reply: str = "0"):
-        self.reply = reply
-        self.requests: list[RawRequest] = []
-        self._cond = threading.Condition()
-        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}/callbacks/kxt3/tok"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    def _app(self, environ: dict[str, Any], start_response: Any) -> Any:
-        request = Request(environ)
-        raw = RawRequest(
-            method=request.method,
-            headers=dict(request.headers),
-            query=request.args.to_dict(),
-            body=request.get_data(),
-        )
-        with self._cond:
-            self.requests.append(raw)
-            self._cond.notify_all()
-        return Response(self.reply)(environ, start_response)
-
-    def wait_for(self, count: int, timeout: float = 5.0) -> list[RawRequest]:
-        with self._cond:
-            self._cond.wait_for(lambda: len(self.requests) >= count, timeout)
-            assert len(self.requests) >= count, f"expected {count} pushes, got {len(self.requests)}"
-            return list(self.requests)
-
-    def start(self) -> Receiver:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        super().__init__("kxt3", reply)
 
 
 def wait_until(predicate: Any, timeout: float = 3.0) -> None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
@@ -24,40 +22,15 @@ from smsrelay.vendors import (
 from smsrelay.vendors.errors import VendorConnectError, VendorHTTPError, VendorParseError, VendorTimeout
 from smsrelay.vendors.santo import SantoAdapter
 from smsrelay_local.simulators.santo import SantoSimulator
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
+
+from .push_receiver import PushReceiver
 
 # --------------------------------------------------------------------------- a push receiver
 
 
-class Receiver:
-    """A tiny HTTP server that records every request as a RawRequest and answers santo's `OK`."""
-
+class Receiver(PushReceiver):
     def __init__(self) -> None:
-        self.requests: list[RawRequest] = []
-        self._cond = threading.Condition()
-        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}/callbacks/santo/tok"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    def _app(self, environ: dict[str, Any], start_response: Any) -> Any:
-        request = Request(environ)
-        raw = RawRequest(
-            method=request.method,
-            headers=dict(request.headers),
-            query=request.args.to_dict(),
-            body=request.get_data(),
-        )
-        with self._cond:
-            self.requests.append(raw)
-            self._cond.notify_all()
-        return Response(SantoAdapter.push_ack.body)(environ, start_response)
-
-    def wait_for(self, count: int, timeout: float = 5.0) -> list[RawRequest]:
-        with self._cond:
-            self._cond.wait_for(lambda: len(self.requests) >= count, timeout)
-            assert len(self.requests) >= count, f"expected {count} pushes, got {len(self.requests)}"
-            return list(self.requests)
+        super().__init__("santo", SantoAdapter.push_ack.body)
 
     def wait_for_ref(self, ref: str | None, count: int, timeout: float = 5.0) -> list[RawRequest]:
         """Pushes about one message (a report of an earlier test may still be on its way)."""
@@ -69,19 +42,6 @@ class Receiver:
             self._cond.wait_for(lambda: len(mine()) >= count, timeout)
             assert len(mine()) >= count, f"expected {count} pushes, got {len(mine())}"
             return mine()
-
-    def clear(self) -> None:
-        with self._cond:
-            self.requests.clear()
-
-    def start(self) -> Receiver:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -13,56 +12,20 @@ from urllib.parse import parse_qs
 
 import pytest
 import requests
-from smsrelay.vendors import Outcome, RawRequest, ReportStatus, VendorRequestError
+from smsrelay.vendors import Outcome, ReportStatus, VendorRequestError
 from smsrelay.vendors.base import CHINA_TZ
 from smsrelay.vendors.errors import VendorConnectError, VendorHTTPError, VendorParseError, VendorTimeout
 from smsrelay.vendors.sms57 import Sms57Adapter
 from smsrelay_local.simulators.sms57 import Sms57Simulator
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
+
+from .push_receiver import PushReceiver
 
 # --------------------------------------------------------------------------- helpers
 
 
-class Receiver:
-    """A tiny HTTP server that records every request as a RawRequest and answers `reply`."""
-
+class Receiver(PushReceiver):
     def __init__(self, reply: str = "OK"):
-        self.reply = reply
-        self.requests: list[RawRequest] = []
-        self._cond = threading.Condition()
-        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}/callbacks/sms57/tok"
-        # A short poll interval: shutdown() waits for it.
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    def _app(self, environ: dict[str, Any], start_response: Any) -> Any:
-        request = Request(environ)
-        raw = RawRequest(
-            method=request.method,
-            headers=dict(request.headers),
-            query=request.args.to_dict(),
-            body=request.get_data(),
-        )
-        with self._cond:
-            self.requests.append(raw)
-            self._cond.notify_all()
-        return Response(self.reply)(environ, start_response)
-
-    def wait_for(self, count: int, timeout: float = 5.0) -> list[RawRequest]:
-        with self._cond:
-            self._cond.wait_for(lambda: len(self.requests) >= count, timeout)
-            assert len(self.requests) >= count, f"expected {count} pushes, got {len(self.requests)}"
-            return list(self.requests)
-
-    def start(self) -> Receiver:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        super().__init__("sms57", reply)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
@@ -359,7 +322,7 @@ def test_push_mixes_reports_and_inbound_in_one_array(
 
 
 def test_unacknowledged_push_is_retried(push_sim: Sms57Simulator, receiver: Receiver) -> None:
-    receiver.reply = "FAIL"
+    receiver.reply_body = "FAIL"
     push_sim.inject_inbound("13800000001", "hi")
     receiver.wait_for(3)
     time.sleep(0.2)

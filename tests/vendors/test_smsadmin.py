@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
@@ -29,8 +27,8 @@ from smsrelay.vendors import (
 from smsrelay.vendors.base import CHINA_TZ
 from smsrelay.vendors.smsadmin import SmsAdminAdapter
 from smsrelay_local.simulators.smsadmin import SmsAdminSimulator
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
+
+from .push_receiver import PushReceiver
 
 PASSWORD = "123456"
 PASSWORD_MD5 = "e10adc3949ba59abbe56e057f20f883e"  # md5("123456"), the well-known value
@@ -46,37 +44,9 @@ def wait_for(check: Callable[[], bool], timeout: float = 3.0) -> bool:
     return check()
 
 
-class PushReceiver:
-    """A tiny HTTP server that records pushes and answers the smsadmin ack (`OK`)."""
-
+class SmsAdminReceiver(PushReceiver):
     def __init__(self) -> None:
-        self.requests: list[RawRequest] = []
-        self.lock = threading.Lock()
-        self.server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/callbacks/smsadmin/tok"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        request = Request(environ)
-        raw = RawRequest(
-            method=request.method,
-            headers=dict(request.headers.items()),
-            query=request.args.to_dict(),
-            body=request.get_data(),
-        )
-        with self.lock:
-            self.requests.append(raw)
-        ack = SmsAdminAdapter.push_ack
-        return Response(ack.body, status=ack.status_code, mimetype=ack.content_type)(environ, start_response)
-
-    def __enter__(self) -> PushReceiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        super().__init__("smsadmin", SmsAdminAdapter.push_ack.body)
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +73,7 @@ def adapter(sim: SmsAdminSimulator) -> SmsAdminAdapter:
 
 @pytest.fixture
 def receiver() -> Iterator[PushReceiver]:
-    with PushReceiver() as rec:
+    with SmsAdminReceiver() as rec:
         yield rec
 
 
