@@ -117,13 +117,21 @@ def test_a_swept_chunk_keeps_the_sender_id_and_the_quiet_hours(
     env: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reconfigure(monkeypatch, QUEUED_LIMIT_S="1")
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    here = dt.datetime.now(ZoneInfo("Asia/Singapore"))  # a window open now, so nothing is held
+    window = {
+        "start": (here - dt.timedelta(hours=1)).strftime("%H:%M"),
+        "end": (here + dt.timedelta(hours=2)).strftime("%H:%M"),
+    }
     env.send(
         {
             "recipients": ["+6591234567"],
             "content": TEXT,
             "vendor": "santo",
             "sender_id": "Acme",
-            "window": {"start": "08:00", "end": "21:00"},
+            "window": window,
         }
     )
     lost = _lose_the_chunk(env)
