@@ -561,7 +561,12 @@ class Store:
         digest = hashlib.sha256(
             "|".join(str(record.get(k, "")) for k in ("from", "to", "content", "time", "vendor_ref")).encode()
         ).hexdigest()[:32]
-        item = {"pk": f"I#{vendor}#{digest}", "sk": "I", **record, "expires_at": self._expires()}
+        return self.put_new(
+            {"pk": f"I#{vendor}#{digest}", "sk": "I", **record, "expires_at": self._expires()}
+        )
+
+    def put_new(self, item: dict[str, Any]) -> bool:
+        """Write an item only if its key is new; False when it exists (the first write is kept)."""
         try:
             _call(
                 "put_item",

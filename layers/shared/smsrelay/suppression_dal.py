@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .dal import Store, _call, _values, deserialize, iso, serialize, utcnow
+from .dal import Store, _call, _values, deserialize, iso, utcnow
 
 SUPPRESSION_GPK = "SUP"
 
@@ -52,16 +52,7 @@ class SuppressionStore:
             "gpk": SUPPRESSION_GPK,
             "gsk": number,
         }
-        try:
-            _call(
-                "put_item",
-                TableName=self.table,
-                Item=serialize(item),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError:
-            return False
-        return True
+        return self.store.put_new(item)
 
     def delete(self, number: str) -> bool:
         answer = _call(
