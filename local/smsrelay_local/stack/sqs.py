@@ -193,13 +193,16 @@ class QueueDrain:
                     log.exception("draining %s failed", self.queue_url)
                     self._stop.wait(1)
                 continue
+            done = []
             for message in answer.get("Messages", []):
                 try:
                     self.callback(message["Body"])
                 except Exception:
                     log.exception("delivering from %s failed (will retry)", self.queue_url)
                     continue
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                done.append({"Id": str(len(done)), "ReceiptHandle": message["ReceiptHandle"]})
+            if done:
+                self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=done)
 
 
 def json_path(document: Any, path: str) -> Any:
