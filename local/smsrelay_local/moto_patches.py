@@ -86,13 +86,7 @@ def apply() -> None:
                 elif op_type == "Delete":
                     self.delete_item(op["TableName"], key)
                 elif op_type == "Update":
-                    self.update_item(
-                        op["TableName"],
-                        key,
-                        update_expression=op["UpdateExpression"],
-                        expression_attribute_names=names,
-                        expression_attribute_values=values,
-                    )
+                    _update(self, op["TableName"], key, op["UpdateExpression"], names, values)
         except Exception:
             for table_name, key, item in backups:  # put every touched item back as it was
                 if item is None:
@@ -102,9 +96,62 @@ def apply() -> None:
             raise
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    _cache_update_expressions()
     _patch_sqs()
     _cache_jsonpath()
     _applied = True
+
+
+def _cache_update_expressions() -> None:
+    """moto parses an update expression on every call; validation works on a deep copy of the tree."""
+    import functools
+
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    UpdateExpressionParser.make = staticmethod(functools.lru_cache(maxsize=1024)(UpdateExpressionParser.make))
+
+
+def _update(
+    backend: Any,
+    table_name: str,
+    key: dict[str, Any],
+    expression: str,
+    names: dict[str, str] | None,
+    values: dict[str, Any] | None,
+) -> None:
+    """An Update inside a transaction whose condition was already checked: moto's update_item
+    without its second condition parse and its whole-item deep copy (kept only for streams)."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge, ItemSizeToUpdateTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.parsing.executors import UpdateExpressionExecutor
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.parsing.validators import UpdateExpressionValidator
+
+    table = backend.get_table(table_name)
+    hash_value = DynamoType(key[table.hash_key_attr])
+    range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+    item = table.get_item(hash_value, range_value)
+    if item is None or table.stream_shard is not None:
+        backend.update_item(
+            table_name,
+            key,
+            update_expression=expression,
+            expression_attribute_names=names,
+            expression_attribute_values=values,
+        )
+        return
+    validated = UpdateExpressionValidator(
+        UpdateExpressionParser.make(expression),
+        expression_attribute_names=names,
+        expression_attribute_values=values,
+        item=item,
+        table=table,
+    ).validate()
+    validated.normalize()
+    try:
+        UpdateExpressionExecutor(validated, item, names).execute()
+    except ItemSizeTooLarge as exc:
+        raise ItemSizeToUpdateTooLarge() from exc
 
 
 def _cache_jsonpath() -> None:

@@ -107,21 +107,13 @@ class Harness:
             TableName="smsrelay",
             BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[
-                {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "ref_key", "gpk", "gsk")
+                {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gpk", "gsk")
             ],
             KeySchema=[
                 {"AttributeName": "pk", "KeyType": "HASH"},
                 {"AttributeName": "sk", "KeyType": "RANGE"},
             ],
             GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "by_ref",
-                    "KeySchema": [{"AttributeName": "ref_key", "KeyType": "HASH"}],
-                    "Projection": {
-                        "ProjectionType": "INCLUDE",
-                        "NonKeyAttributes": ["request_id", "idx", "status", "to", "client_ref", "vendor"],
-                    },
-                },
                 {
                     "IndexName": "by_state",
                     "KeySchema": [

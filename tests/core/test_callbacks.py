@@ -351,6 +351,69 @@ def test_report_before_its_message_is_applied_when_the_message_appears(env: Harn
     assert status_events(env, message_id) == [("submitted", "queued"), ("delivered", "submitted")]
 
 
+def test_a_push_of_many_reports_is_read_moved_and_published_in_batches(env: Harness) -> None:
+    """150 reports in one sms57 push (one of them twice, one for a reference nobody sent): the
+    messages are found by key 100 at a time, moved 99 to a transaction, announced 10 to a call."""
+    from smsrelay.aws import client
+    from smsrelay.dal import message_id
+
+    numbers = [f"+86139{i:08d}" for i in range(1, 151)]
+    answer = env.send({"recipients": numbers, "content": "【Acme】Your code is 4711", "vendor": "sms57"})
+    env.run_all()
+    ids = [message_id(answer["request_id"], i) for i in range(150)]  # past 100 the answer lists none
+    views = [env.message(m) for m in ids]
+    assert {v["status"] for v in views} == {"submitted"}
+    records = [
+        {
+            "flag": 1,
+            "mid": v["vendor_ref"],
+            "spid": env.simulators["sms57"].account,
+            "accessCode": "10690",
+            "mobile": domestic(v["to"]),
+            "stat": "DELIVRD",
+            "time": REPORT_TIME,
+        }
+        for v in views
+    ]
+    stranger = records[0] | {"mid": "999999999", "mobile": "13900009999"}
+    event = with_credentials(
+        env,
+        "sms57",
+        with_body(
+            with_token(load("callback_sms57.json"), env.tokens["sms57"]),
+            json.dumps([*records, records[7], stranger]).encode(),
+        ),
+    )
+    calls: list[str] = []
+
+    def count(model: object, **_: object) -> None:
+        calls.append(model.name)  # type: ignore[attr-defined]
+
+    for service in ("dynamodb", "events"):
+        client(service).meta.events.register(f"before-call.{service}", count)
+    before = len(env.events())
+    try:
+        assert_ack(push(env, "sms57", event), "sms57")
+    finally:
+        for service in ("dynamodb", "events"):
+            client(service).meta.events.unregister(f"before-call.{service}", count)
+
+    assert {env.message(m)["status"] for m in ids} == {"delivered"}
+    assert env.request(answer["request_id"])["counts"]["delivered"] == 150
+    assert len(env.events()) - before == 150  # the repeat moved nothing and announced nothing
+    assert [i["pk"]["S"] for i in scan_all(env) if i["pk"]["S"].startswith("E#")] == [
+        "E#sms57#999999999#+8613900009999"  # kept for a message that may yet appear
+    ]
+    # references and messages: 2 + 2 BatchGetItem for 150 keys; 150 moves: 2 transactions;
+    # the stranger: one look among the unknown messages, its keeping and one more look
+    assert sorted(calls) == sorted(
+        ["BatchGetItem"] * 4
+        + ["TransactWriteItems"] * 2
+        + ["PutEvents"] * 15
+        + ["Query", "PutItem", "BatchGetItem"]
+    )
+
+
 @pytest.mark.parametrize("vendor", VENDORS)
 def test_same_report_three_times_moves_once_and_publishes_once(env: Harness, vendor: str) -> None:
     view = submitted(env, vendor)

@@ -4,11 +4,14 @@ Keys (single table):
 - request    R#{request_id} / R          counters c_<status>, total, invalid, parts
 - message    M#{request_id}#{bucket} / {index:07d}   (bucket = index // 1000 spreads a big request)
 - chunk      C#{chunk_id} / C            the dispatch claim: state, attempt, claimed_at
+- reference  F#{match_key} / F           vendor#ref#number -> its message (request_id, idx)
 - early rpt  E#{match_key} / E           a report that came before its message was known
 - inbound    I#{vendor}#{digest} / I     inbound messages (a repeated push is stored once)
 
-GSIs: `by_ref` (ref_key = vendor#ref#number -> message), `by_state` (gpk/gsk: queued
-messages Q#{shard}, messages awaiting a report P#{vendor}#{shard}, early reports E#{vendor}).
+Reports find their message through the reference items, by key: consistent reads, 100 a
+BatchGetItem, where an index would be read one Query per report, eventually consistent, and
+rewritten on every status change. GSI `by_state` (gpk/gsk): queued messages Q#{shard}, messages
+awaiting a report P#{vendor}#{shard}, early reports E#{vendor}, unknown ones U#{vendor}#{number}.
 """
 
 from __future__ import annotations
@@ -260,17 +263,54 @@ class Store:
         next_start = index if index < total and len(found) >= limit else None
         return found, next_start
 
-    def find_by_ref(self, ref_key: str) -> dict[str, Any] | None:
-        answer = _call(
-            "query",
-            TableName=self.table,
-            IndexName="by_ref",
-            KeyConditionExpression="ref_key = :k",
-            ExpressionAttributeValues=_values({":k": ref_key}),
-            Limit=1,
+    # ------------------------------------------------------------------ vendor references
+    def put_refs(self, transitions: Iterable[Transition]) -> None:
+        """A reference item per vendor reference (match_key) -> its message; idempotent puts."""
+        expires = {"N": str(self._expires())}
+        refs = {t.ref_key: t for t in transitions if t.ref_key}
+        self.batch_write(
+            [
+                {
+                    "PutRequest": {
+                        "Item": {
+                            "pk": {"S": f"F#{match_key}"},
+                            "sk": {"S": "F"},
+                            "request_id": {"S": t.request_id},
+                            "idx": {"N": str(t.index)},
+                            "expires_at": expires,
+                        }
+                    }
+                }
+                for match_key, t in refs.items()
+            ]
         )
-        items = answer.get("Items", [])
-        return deserialize(items[0]) if items else None
+
+    def find_by_refs(self, match_keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """match_key -> its message as it is now (consistent reads), for the references known."""
+        refs = self.batch_get([{"pk": {"S": f"F#{k}"}, "sk": {"S": "F"}} for k in dict.fromkeys(match_keys)])
+        where = {(ref["request_id"], int(ref["idx"])): ref["pk"][2:] for ref in refs}
+        messages = self.batch_get([message_key(request_id, index) for request_id, index in where])
+        return {where[(m["request_id"], int(m["idx"]))]: m for m in messages}
+
+    def find_by_ref(self, match_key: str) -> dict[str, Any] | None:
+        return self.find_by_refs([match_key]).get(match_key)
+
+    def batch_get(self, keys: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Items of the main table by key, 100 a call, consistent; missing keys are left out."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), 100):
+            pending: dict[str, Any] = {
+                self.table: {"Keys": list(keys[start : start + 100]), "ConsistentRead": True}
+            }
+            delay = 0.05
+            while pending:
+                answer = _call("batch_get_item", RequestItems=pending)
+                found += [deserialize(raw) for raw in answer.get("Responses", {}).get(self.table, [])]
+                pending = answer.get("UnprocessedKeys") or {}
+                if pending:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+        return found
 
     def query_state(
         self, gpk_prefix: str, *, before: str | None = None, after: str | None = None, limit: int = 1000
@@ -318,6 +358,8 @@ class Store:
 
         Returns (applied, conflicts): a conflict is a message that was not in `previous` any more.
         """
+        # References first: a report that comes while the transaction runs finds its message.
+        self.put_refs(transitions)
         applied: list[Transition] = []
         conflicts: list[Transition] = []
         by_request: dict[str, list[Transition]] = {}
@@ -535,22 +577,8 @@ class Store:
 
     def get_early_reports(self, match_keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         """match_key -> stored report, for those that have one (consistent reads)."""
-        keys = list(dict.fromkeys(match_keys))
-        found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(keys), 100):
-            pending: dict[str, Any] = {
-                self.table: {
-                    "Keys": [{"pk": {"S": f"E#{k}"}, "sk": {"S": "E"}} for k in keys[start : start + 100]],
-                    "ConsistentRead": True,
-                }
-            }
-            while pending:
-                answer = _call("batch_get_item", RequestItems=pending)
-                for raw in answer.get("Responses", {}).get(self.table, []):
-                    item = deserialize(raw)
-                    found[item["pk"][2:]] = item["report"]
-                pending = answer.get("UnprocessedKeys") or {}
-        return found
+        keys = [{"pk": {"S": f"E#{k}"}, "sk": {"S": "E"}} for k in dict.fromkeys(match_keys)]
+        return {item["pk"][2:]: item["report"] for item in self.batch_get(keys)}
 
     def delete_early_report(self, match_key: str) -> None:
         _call("delete_item", TableName=self.table, Key={"pk": {"S": f"E#{match_key}"}, "sk": {"S": "E"}})
@@ -599,7 +627,7 @@ class Transition:
     to: str = ""
     vendor: str | None = None
     vendor_ref: str | None = None
-    ref_key: str | None = None
+    ref_key: str | None = None  # the match_key its reports will carry: a reference item is written
     code: str | None = None
     description: str | None = None
     client_ref: str | None = None
@@ -623,7 +651,7 @@ class Transition:
             ":at": at,
             ":empty": [],
         }
-        for name in ("vendor", "vendor_ref", "ref_key", "code", "description"):
+        for name in ("vendor", "vendor_ref", "code", "description"):
             value = getattr(self, name)
             if value is not None:
                 sets.append(f"{name} = :{name}")

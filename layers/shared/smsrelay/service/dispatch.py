@@ -21,7 +21,7 @@ from ..vendor_config import VendorNotConfigured, get_adapter
 from ..vendors import Capability, Outcome, SendOptions, SubmitResult, VendorAdapter, VendorError
 from . import dispatch_hooks, quiet_hours
 from .common import dumps, send_batches, status_events
-from .reports import count_statuses, settle
+from .reports import apply_reports, count_statuses
 from .send import cut
 
 
@@ -160,10 +160,12 @@ class Dispatcher:
         from ..vendors import DeliveryReport
 
         early = self.store.get_early_reports(t.ref_key for t in submitted if t.ref_key)
-        for match_key, report in early.items():
-            item = self.store.find_by_ref(match_key)
-            if item is not None and settle(item, DeliveryReport.model_validate(report), self.store):
-                self.store.delete_early_report(match_key)
+        if not early:
+            return
+        known = self.store.find_by_refs(early)  # their references were written with the transitions
+        apply_reports([DeliveryReport.model_validate(early[k]) for k in known], self.store)
+        for match_key in known:  # each was weighed against its message: kept no longer
+            self.store.delete_early_report(match_key)
 
     def _transition(
         self,

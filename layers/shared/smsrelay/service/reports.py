@@ -34,11 +34,16 @@ class Applied:
 
 
 def apply_reports(reports: Iterable[DeliveryReport], store: Store) -> Applied:
+    """A batch of reports (a push, a pull page): their messages read 100 at a time, moved in one
+    transaction per 99 of a request, their events put 10 at a time."""
     result = Applied()
-    for report in reports:
-        if report.status not in _TARGET:
-            continue  # "no report yet" from a query
-        item = store.find_by_ref(report.match_key) or _unknown_without_ref(report, store)
+    wanted = [r for r in reports if r.status in _TARGET]
+    if not wanted:
+        return result
+    found = store.find_by_refs(r.match_key for r in wanted)
+    moves: dict[tuple[str, int], tuple[Transition, DeliveryReport]] = {}
+    for report in wanted:
+        item = found.get(report.match_key) or _unknown_without_ref(report, store)
         if item is None:
             # Keep it, then look again: whichever of dispatch and us writes second sees the other.
             store.put_early_report(report.match_key, report.vendor, report.model_dump(mode="json"))
@@ -47,10 +52,19 @@ def apply_reports(reports: Iterable[DeliveryReport], store: Store) -> Applied:
                 result.early += 1
                 continue
             store.delete_early_report(report.match_key)
-        if settle(item, report, store):
-            result.applied += 1
-        else:
+        transition = _transition(item, report)
+        key = (item["request_id"], int(item["idx"]))
+        if transition is None or key in moves:  # repeated, out of order, or a second report in this batch
             result.ignored += 1
+            continue
+        moves[key] = (transition, report)
+    applied, conflicts = store.apply_transitions([t for t, _ in moves.values()])
+    for conflict in conflicts:  # moved meanwhile (a sweep, dispatch, another push): look again
+        if _settle_again(conflict, moves[(conflict.request_id, conflict.index)][1], store, applied):
+            continue
+        result.ignored += 1
+    _announce(applied)
+    result.applied += len(applied)
     return result
 
 
@@ -67,38 +81,64 @@ def _unknown_without_ref(report: DeliveryReport, store: Store) -> dict | None:
     return candidates[0] | {"adopt_ref": report.vendor_ref}
 
 
-def settle(item: dict, report: DeliveryReport, store: Store, attempts: int = 3) -> bool:
-    """Move the message as the report says; False when that would not be forward (repeat, out of order)."""
+def _transition(item: dict, report: DeliveryReport) -> Transition | None:
+    """The move the report asks of the message as it is; None when that would not be forward."""
     target = _TARGET[report.status]
-    request_id, index = item["request_id"], int(item["idx"])
+    previous = Status(item["status"])
+    if previous in FINAL_STATUSES or previous not in ALLOWED_FROM[target]:
+        return None
+    return Transition(
+        request_id=item["request_id"],
+        index=int(item["idx"]),
+        previous=previous,
+        status=target,
+        at=report.occurred_at or utcnow(),
+        to=item.get("to", report.to),
+        vendor=report.vendor,
+        code=report.code or None,
+        description=report.description or None,
+        client_ref=item.get("client_ref"),
+        vendor_ref=item.get("adopt_ref"),
+        ref_key=report.match_key if item.get("adopt_ref") else None,
+    )
+
+
+def _settle_again(
+    conflict: Transition, report: DeliveryReport, store: Store, applied: list[Transition], attempts: int = 3
+) -> bool:
     for _ in range(attempts):
-        previous = Status(item["status"])
-        if previous in FINAL_STATUSES or previous not in ALLOWED_FROM[target]:
-            return False
-        transition = Transition(
-            request_id=request_id,
-            index=index,
-            previous=previous,
-            status=target,
-            at=report.occurred_at or utcnow(),
-            to=item.get("to", report.to),
-            vendor=report.vendor,
-            code=report.code or None,
-            description=report.description or None,
-            client_ref=item.get("client_ref"),
-            vendor_ref=item.get("adopt_ref"),
-            ref_key=report.match_key if item.get("adopt_ref") else None,
-        )
-        applied, _ = store.apply_transitions([transition])
-        if applied:
-            count_statuses(applied)
-            publish(status_events(applied))
-            return True
         try:
-            item = store.get_message(request_id, index)  # it moved meanwhile: look again
+            item = store.get_message(conflict.request_id, conflict.index)
         except NotFound:
             return False
+        transition = _transition(
+            item | ({"adopt_ref": conflict.vendor_ref} if conflict.ref_key else {}), report
+        )
+        if transition is None:
+            return False
+        done, _ = store.apply_transitions([transition])
+        if done:
+            applied += done
+            return True
     return False
+
+
+def settle(item: dict, report: DeliveryReport, store: Store) -> bool:
+    """Move one message as its report says; False when that would not be forward (repeat, out of order)."""
+    transition = _transition(item, report)
+    if transition is None:
+        return False
+    applied, conflicts = store.apply_transitions([transition])
+    if conflicts and not _settle_again(conflicts[0], report, store, applied):
+        return False
+    _announce(applied)
+    return bool(applied)
+
+
+def _announce(applied: list[Transition]) -> None:
+    if applied:
+        count_statuses(applied)
+        publish(status_events(applied))
 
 
 def count_statuses(applied: Iterable[Transition]) -> None:
