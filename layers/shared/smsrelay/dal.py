@@ -265,30 +265,33 @@ class Store:
 
     # ------------------------------------------------------------------ vendor references
     def put_refs(self, transitions: Iterable[Transition]) -> None:
-        """A reference item per vendor reference (match_key) -> its message; idempotent puts."""
+        """A reference item per vendor reference (match_key) -> its message; idempotent puts.
+        It carries what a status event names, so a report can move its message unread."""
         expires = {"N": str(self._expires())}
-        refs = {t.ref_key: t for t in transitions if t.ref_key}
-        self.batch_write(
-            [
-                {
-                    "PutRequest": {
-                        "Item": {
-                            "pk": {"S": f"F#{match_key}"},
-                            "sk": {"S": "F"},
-                            "request_id": {"S": t.request_id},
-                            "idx": {"N": str(t.index)},
-                            "expires_at": expires,
-                        }
-                    }
-                }
-                for match_key, t in refs.items()
-            ]
-        )
+        items = []
+        for match_key, t in {t.ref_key: t for t in transitions if t.ref_key}.items():
+            item = {
+                "pk": {"S": f"F#{match_key}"},
+                "sk": {"S": "F"},
+                "request_id": {"S": t.request_id},
+                "idx": {"N": str(t.index)},
+                "to": {"S": t.to},
+                "expires_at": expires,
+            }
+            if t.client_ref:
+                item["client_ref"] = {"S": t.client_ref}
+            items.append({"PutRequest": {"Item": item}})
+        self.batch_write(items)
+
+    def find_refs(self, match_keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """match_key -> its reference item (request_id, idx, to, client_ref), for those known."""
+        keys = [{"pk": {"S": f"F#{k}"}, "sk": {"S": "F"}} for k in dict.fromkeys(match_keys)]
+        return {ref["pk"][2:]: ref for ref in self.batch_get(keys)}
 
     def find_by_refs(self, match_keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         """match_key -> its message as it is now (consistent reads), for the references known."""
-        refs = self.batch_get([{"pk": {"S": f"F#{k}"}, "sk": {"S": "F"}} for k in dict.fromkeys(match_keys)])
-        where = {(ref["request_id"], int(ref["idx"])): ref["pk"][2:] for ref in refs}
+        refs = self.find_refs(match_keys)
+        where = {(ref["request_id"], int(ref["idx"])): match_key for match_key, ref in refs.items()}
         messages = self.batch_get([message_key(request_id, index) for request_id, index in where])
         return {where[(m["request_id"], int(m["idx"]))]: m for m in messages}
 

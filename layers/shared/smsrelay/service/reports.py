@@ -34,16 +34,21 @@ class Applied:
 
 
 def apply_reports(reports: Iterable[DeliveryReport], store: Store) -> Applied:
-    """A batch of reports (a push, a pull page): their messages read 100 at a time, moved in one
-    transaction per 99 of a request, their events put 10 at a time."""
+    """A batch of reports (a push, a pull page): their references read 100 at a time, their
+    messages moved in one transaction per 99 of a request, their events put 10 at a time.
+
+    A message with a reference is taken to be `submitted` (what it nearly always is when its
+    report comes) without reading it: the transaction's condition checks, and a message that
+    is elsewhere (queued, unknown, already final) is read and weighed again."""
     result = Applied()
     wanted = [r for r in reports if r.status in _TARGET]
     if not wanted:
         return result
-    found = store.find_by_refs(r.match_key for r in wanted)
+    refs = store.find_refs(r.match_key for r in wanted)
     moves: dict[tuple[str, int], tuple[Transition, DeliveryReport]] = {}
     for report in wanted:
-        item = found.get(report.match_key) or _unknown_without_ref(report, store)
+        ref = refs.get(report.match_key)
+        item = (ref | {"status": Status.SUBMITTED.value}) if ref else _unknown_without_ref(report, store)
         if item is None:
             # Keep it, then look again: whichever of dispatch and us writes second sees the other.
             store.put_early_report(report.match_key, report.vendor, report.model_dump(mode="json"))
