@@ -409,6 +409,16 @@ _TIMED_IMPORT = (
 def _timed_import(module: str, cwd: Path | None, repeats: int) -> float:
     """Median seconds of `import module` in fresh interpreters (cwd first on sys.path)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))} | FUNCTION_ENV
+    if cwd is not None:
+        # As the Lambda runtime sets it, with tracing on (the template's `Tracing: Active`). Outside
+        # Lambda the X-Ray SDK builds a centralised-sampling client at import (~110 ms) that a
+        # function never builds: aws/aws-xray-sdk-python#311.
+        env |= {
+            "LAMBDA_TASK_ROOT": str(cwd),
+            "AWS_LAMBDA_FUNCTION_NAME": cwd.name,
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+        }
+        env.pop("POWERTOOLS_TRACE_DISABLED", None)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT / "layers" / "shared")] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
     )
