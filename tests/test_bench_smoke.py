@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_bench_tiny_fanout_and_cpu(tmp_path: Path) -> None:
+def test_bench_tiny_fanout_callbacks_and_cpu(tmp_path: Path) -> None:
     out = tmp_path / "latest.json"
     done = subprocess.run(
         [
@@ -19,8 +19,10 @@ def test_bench_tiny_fanout_and_cpu(tmp_path: Path) -> None:
             "smsrelay_local.bench",
             "--recipients",
             "500",
+            "--callbacks",
+            "25",
             "--only",
-            "fanout,cpu",
+            "fanout,callbacks,cpu",
             "--output",
             str(out),
         ],
@@ -49,6 +51,16 @@ def test_bench_tiny_fanout_and_cpu(tmp_path: Path) -> None:
         assert requests[op]["floor"] >= 1
         assert requests[op]["ratio"] is not None
 
+    callbacks = results["callbacks"]
+    assert callbacks["reports"] == 25 and set(callbacks["by_vendor"]) == {
+        "sms57",
+        "kxt3",
+        "smsadmin",
+        "intl",
+        "santo",
+    }
+    assert callbacks["reports_per_s"] > 0 and callbacks["bare_update"]["updates"] == 25
+
     cpu = results["cpu"]
     for key in ("send_us_per_recipient", "dispatch_us_per_recipient"):
         assert cpu[key] > 0
@@ -60,4 +72,22 @@ def test_bench_tiny_fanout_and_cpu(tmp_path: Path) -> None:
     )
     assert results["table"] and {"section", "metric", "value", "against", "target"} <= set(
         results["table"][0]
+    )
+
+
+def test_fanout_floors_follow_the_chunks_a_request_is_cut_into() -> None:
+    from smsrelay_local.bench import fanout_floors
+
+    # 100,000 recipients: 20 parts of 5,000, each cut into 10 vendor calls of 500
+    floors = fanout_floors(100_000, chunks=200, parts=20, max_batch=500, part_size=5_000)
+    assert floors["vendor:sms57:send"] == 200
+    assert floors["dynamodb:TransactWriteItems"] == 200 * 6  # 500 = 5 x 99 + 5
+    assert floors["dynamodb:BatchWriteItem"] == 4_000 + 200 * 20  # messages, then references
+    assert floors["events:PutEvents"] == 10_000
+    assert floors["sqs:SendMessageBatch"] == 20 + 2
+    assert floors["dynamodb:UpdateItem"] == 3 * 200 + 20 + 1
+    # a ragged tail: 1,234 = 500 + 500 + 234 in one part
+    assert (
+        fanout_floors(1_234, chunks=3, parts=1, max_batch=500, part_size=5_000)["dynamodb:TransactWriteItems"]
+        == 6 + 6 + 3
     )

@@ -37,6 +37,8 @@ BUCKET = 1000
 #: ... and the quiet-hours window ("08:00-21:00") with the recipients' time zone, or None
 MessageRow = tuple[int, str, str, str, str | None, list[str], int, str | None, str | None]
 SHARDS = 8
+#: messages moved per transaction: with the request's counter item, DynamoDB's limit of 100
+TRANSACTION_MESSAGES = 99
 _ser = TypeSerializer()
 _deser = TypeDeserializer()
 
@@ -369,8 +371,8 @@ class Store:
         for transition in transitions:
             by_request.setdefault(transition.request_id, []).append(transition)
         for request_id, group in by_request.items():
-            for start in range(0, len(group), 99):
-                batch = list(group[start : start + 99])
+            for start in range(0, len(group), TRANSACTION_MESSAGES):
+                batch = list(group[start : start + TRANSACTION_MESSAGES])
                 while batch:
                     failed = self._transact(request_id, batch)
                     if failed is None:
