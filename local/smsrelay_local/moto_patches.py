@@ -97,6 +97,7 @@ def apply() -> None:
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     _cache_update_expressions()
+    _check_each_expression_once()
     _patch_sqs()
     _cache_jsonpath()
     _applied = True
@@ -109,6 +110,41 @@ def _cache_update_expressions() -> None:
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 
     UpdateExpressionParser.make = staticmethod(functools.lru_cache(maxsize=1024)(UpdateExpressionParser.make))
+
+
+def _check_each_expression_once() -> None:
+    """Three of moto's ten passes over an update expression (action counts, overlapping paths,
+    key attributes) depend only on the expression, its names and the table's keys: run them the
+    first time such a combination is seen, not on every item."""
+    from moto.dynamodb.parsing.validators import (
+        ActionCountValidator,
+        OverlappingPathsValidator,
+        UpdateExpressionValidator,
+        UpdateHashRangeKeyValidator,
+    )
+
+    static = (ActionCountValidator, OverlappingPathsValidator, UpdateHashRangeKeyValidator)
+    passed: dict[tuple[Any, ...], Any] = {}  # value: the parsed expression, kept alive (ids stay unique)
+    original_init = UpdateExpressionValidator.__init__
+    original_validate = UpdateExpressionValidator.validate
+
+    def __init__(
+        self: Any, expression: Any, expression_attribute_names: Any, *args: Any, **kwargs: Any
+    ) -> None:
+        original_init(self, expression, expression_attribute_names, *args, **kwargs)
+        names = tuple(sorted((expression_attribute_names or {}).items()))
+        self._static_key = (id(expression), names, tuple(self.table.table_key_attrs))
+        self._static_expression = expression
+        if self._static_key in passed:
+            self.processors = [p for p in self.processors if not isinstance(p, static)]
+
+    def validate(self: Any) -> Any:
+        node = original_validate(self)
+        passed.setdefault(self._static_key, self._static_expression)
+        return node
+
+    UpdateExpressionValidator.__init__ = __init__  # type: ignore[method-assign]
+    UpdateExpressionValidator.validate = validate  # type: ignore[method-assign]
 
 
 def _update(
