@@ -100,10 +100,21 @@ class AwsEmulator:
         )
 
     # ------------------------------------------------------------------ counting middleware
-    def _counting(self, app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    def _counting(self, dispatcher: Any) -> Callable[..., Iterable[bytes]]:
+        # moto finds a request's service under one global lock, scanning its modules each time;
+        # a signed request names its service (and a JSON one its API): remember the answer.
+        routes: dict[tuple[str, str], Any] = {}
+
         def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             if INTERNAL_AGENT not in environ.get("HTTP_USER_AGENT", "") and "HTTP_AUTHORIZATION" in environ:
                 self._count(environ)
+            match = _SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))
+            if match is None or environ.get("PATH_INFO", "").startswith("/moto-api"):
+                return dispatcher(environ, start_response)
+            key = (match.group(1), environ.get("HTTP_X_AMZ_TARGET", "").split(".", 1)[0])
+            app = routes.get(key)
+            if app is None:
+                app = routes[key] = dispatcher.get_application(environ)
             return app(environ, start_response)
 
         return wsgi
