@@ -149,6 +149,31 @@ def test_send_by_eventbridge_and_sns(stack: LocalStack) -> None:
     stack.wait_for_events(lambda e: (e.get("detail") or {}).get("to") == "+8613800000102", timeout=30)
 
 
+def test_the_event_log_holds_what_eventbridge_accepted_from_smsrelay(stack: LocalStack) -> None:
+    bus = stack.function_env["EVENT_BUS_NAME"]
+    stack.client("events").create_event_bus(Name="someone-elses")
+    entries = [
+        {
+            "Source": "smsrelay",
+            "DetailType": "SMS Received",
+            "Detail": json.dumps({"n": 1}),
+            "EventBusName": bus,
+        },
+        {"Source": "shop", "DetailType": "SMS Received", "Detail": json.dumps({"n": 2}), "EventBusName": bus},
+        {
+            "Source": "smsrelay",
+            "DetailType": "SMS Received",
+            "Detail": json.dumps({"n": 3}),
+            "EventBusName": "someone-elses",
+        },
+    ]
+    answer = stack.client("events").put_events(Entries=entries)
+    logged = [e for e in stack.events("SMS Received") if e["detail"].get("n")]
+    assert [e["detail"]["n"] for e in logged] == [1]  # other sources, other buses: not ours
+    assert logged[0]["id"] == answer["Entries"][0]["EventId"] and logged[0]["source"] == "smsrelay"
+    assert {"version", "account", "time", "region", "resources"} <= set(logged[0])
+
+
 def test_run_poll_now(stack: LocalStack) -> None:
     answer = requests.post(f"{stack.url}/_local/run/poll", timeout=60)
     assert answer.status_code == 200, answer.text

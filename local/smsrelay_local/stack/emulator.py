@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -23,6 +25,7 @@ from botocore.config import Config
 from werkzeug.serving import make_server
 
 INTERNAL_AGENT = "smsrelay-local"
+ACCOUNT = "123456789012"  # moto's default account
 _SERVICE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/")
 
 
@@ -34,6 +37,8 @@ class AwsEmulator:
         self.counts: Counter[tuple[str, str]] = Counter()
         self._counts_lock = threading.Lock()
         self._server: Any = None
+        #: called with every batch of events moto accepts from PutEvents
+        self.on_events: Callable[[list[tuple[str, dict[str, Any]]]], None] | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -63,6 +68,7 @@ class AwsEmulator:
         return self.endpoint
 
     def stop(self) -> None:
+        self.on_events = None
         if self._server is None:
             return
         with contextlib.suppress(requests.RequestException):
@@ -111,13 +117,60 @@ class AwsEmulator:
             match = _SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))
             if match is None or environ.get("PATH_INFO", "").startswith("/moto-api"):
                 return dispatcher(environ, start_response)
-            key = (match.group(1), environ.get("HTTP_X_AMZ_TARGET", "").split(".", 1)[0])
+            target = environ.get("HTTP_X_AMZ_TARGET", "")
+            key = (match.group(1), target.split(".", 1)[0])
             app = routes.get(key)
             if app is None:
                 app = routes[key] = dispatcher.get_application(environ)
+            if target == "AWSEvents.PutEvents" and self.on_events is not None:
+                return self._tap_put_events(app, environ, start_response)
             return app(environ, start_response)
 
         return wsgi
+
+    def _tap_put_events(
+        self, app: Callable[..., Iterable[bytes]], environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        """Hand every event moto accepted (with moto's event id) to `on_events` as (bus, event), as
+        a rule would see it: the stack's event log without a capture queue to drain."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        status: list[str] = []
+
+        def capture_status(code: str, headers: Any, *args: Any) -> Any:
+            status.append(code)
+            return start_response(code, headers, *args)
+
+        answer = b"".join(app(environ, capture_status))
+        if status and status[0].startswith("200"):
+            try:
+                sent = json.loads(body).get("Entries") or []
+                results = json.loads(answer).get("Entries") or []
+            except ValueError:
+                sent, results = [], []
+            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            events = [
+                (
+                    (entry.get("EventBusName") or "default").rsplit("/", 1)[-1],
+                    {
+                        "version": "0",
+                        "id": result["EventId"],
+                        "detail-type": entry.get("DetailType"),
+                        "source": entry.get("Source"),
+                        "account": ACCOUNT,
+                        "time": now,
+                        "region": self.region,
+                        "resources": entry.get("Resources") or [],
+                        "detail": json.loads(entry.get("Detail") or "{}"),
+                    },
+                )
+                for entry, result in zip(sent, results, strict=False)
+                if result.get("EventId")
+            ]
+            if events:
+                self.on_events(events)  # type: ignore[misc]
+        return [answer]
 
     def _count(self, environ: dict[str, Any]) -> None:
         match = _SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))

@@ -36,6 +36,7 @@ log = logging.getLogger("smsrelay.local")
 
 VENDORS: tuple[str, ...] = tuple(_SIMULATORS)
 STATUS_CHANGED = "SMS Status Changed"
+SOURCE = "smsrelay"
 # Set for every function locally: there is no X-Ray daemon.
 LOCAL_ENV = {"POWERTOOLS_TRACE_DISABLED": "true"}
 
@@ -133,6 +134,7 @@ class LocalStack:
         self._tmpdir: Path | None = None
         self._saved_env: dict[str, str | None] = {}
         self._clients: dict[str, Any] = {}
+        self._event_buses: set[str] = set()
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> LocalStack:
@@ -180,7 +182,8 @@ class LocalStack:
         self.stage = t.stage_name()
         builder = self._builder = ResourceBuilder(t, self.client)
         builder.create_all()
-        capture_url = builder.capture_queue(builder.buses or ["default"])
+        self._event_buses = set(builder.buses or ["default"])
+        self.aws.on_events = self._on_published
 
         specs = t.functions()
         self.routes = [r for s in specs for r in s.routes]
@@ -237,9 +240,6 @@ class LocalStack:
                     f"{target.rule_id}-{target.target_id}",
                 )
             )
-        self._drains.append(
-            QueueDrain(self.client("sqs", fresh=True), capture_url, self._on_event_body, "events")
-        )
         self._runners = [
             ScheduleRunner(s, self.functions[s.function_id], self.aws.region, self.schedule_scale)
             for s in self.schedules
@@ -440,8 +440,13 @@ class LocalStack:
             log.warning("rule %s: target %s not emulated", target.rule_id, target.arn)
 
     # ------------------------------------------------------------------ events
-    def _on_event_body(self, body: str) -> None:
-        event = json.loads(body)
+    def _on_published(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """Every event put on the template's buses with source smsrelay, as EventBridge took it."""
+        for bus, event in events:
+            if bus in self._event_buses and event.get("source") == SOURCE:
+                self._on_event(event)
+
+    def _on_event(self, event: dict[str, Any]) -> None:
         with self._events_cond:
             self._events.append(event)
             self._events_cond.notify_all()

@@ -213,22 +213,6 @@ class ResourceBuilder:
             if targets:
                 events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
 
-    def capture_queue(self, buses: list[str]) -> str:
-        """An internal queue receiving every smsrelay event on these buses (for /_local/events)."""
-        sqs, events = self.clients("sqs"), self.clients("events")
-        url = sqs.create_queue(QueueName="local-events-capture")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        for bus in buses:
-            events.put_rule(
-                Name="local-events-capture",
-                EventBusName=bus,
-                EventPattern=json.dumps({"source": ["smsrelay"]}),
-            )
-            events.put_targets(
-                Rule="local-events-capture", EventBusName=bus, Targets=[{"Id": "capture", "Arn": arn}]
-            )
-        return url
-
 
 def _attr(value: Any) -> str:
     if isinstance(value, bool):
