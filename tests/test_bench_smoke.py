@@ -37,6 +37,7 @@ def test_bench_tiny_fanout_callbacks_and_cpu(tmp_path: Path) -> None:
 
     fanout = results["fanout"]
     assert fanout["recipients"] == 500 and fanout["accepted"] == 500
+    assert fanout["submitted"] == 500 and fanout["not_submitted"] == {}
     for key in ("wall_s", "recipients_per_s", "throughput_ratio", "chunks", "parts", "vendor_max_batch"):
         assert key in fanout
     assert fanout["bare_batch_write"]["items"] == 500
