@@ -92,3 +92,12 @@ def test_fanout_floors_follow_the_chunks_a_request_is_cut_into() -> None:
         fanout_floors(1_234, chunks=3, parts=1, max_batch=500, part_size=5_000)["dynamodb:TransactWriteItems"]
         == 6 + 6 + 3
     )
+
+
+def test_send_message_batch_floor_counts_entries_and_bytes() -> None:
+    from smsrelay_local.bench import fanout_floors
+
+    payloads = {"SendRequestsQueue": [20, 20 * 120_000], "DispatchQueue": [200, 200 * 10_000]}
+    floors = fanout_floors(100_000, 200, 20, 500, 5_000, sqs_payloads=payloads)
+    # parts: 2.4 MB needs 10 calls of 256 KiB (not 2 of 10 entries); chunks: 20 of 10 entries
+    assert floors["sqs:SendMessageBatch"] == 10 + 20

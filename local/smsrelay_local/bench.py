@@ -210,7 +210,13 @@ def bare_update(stack: Any, count: int) -> dict[str, Any]:
 
 
 def fanout_floors(
-    n: int, chunks: int, parts: int, max_batch: int, part_size: int, health_windows: int = 1
+    n: int,
+    chunks: int,
+    parts: int,
+    max_batch: int,
+    part_size: int,
+    health_windows: int = 1,
+    sqs_payloads: dict[str, list[int]] | None = None,
 ) -> dict[str, int]:
     """The fewest requests the design allows for n recipients (see the table's notes)."""
     chunk_sizes = [
@@ -232,7 +238,13 @@ def fanout_floors(
         # claim + done + vendor health per chunk (one vendor call each), record_part per part, and
         # the health item's rollover once per health window the run touched
         "dynamodb:UpdateItem": 3 * chunks + parts + health_windows,
-        "sqs:SendMessageBatch": math.ceil(chunks / 10) + (math.ceil(parts / 10) if parts > 1 else 0),
+        # 10 messages and 256 KiB a call, per queue (a part of 5,000 numbers is a big message)
+        "sqs:SendMessageBatch": sum(
+            max(math.ceil(messages / 10), math.ceil(size / 262_144))
+            for messages, size in sqs_payloads.values()
+        )
+        if sqs_payloads
+        else math.ceil(chunks / 10) + (math.ceil(parts / 10) if parts > 1 else 0),
         "events:PutEvents": math.ceil(n / 10),  # one "submitted" status event per recipient
         "vendor:sms57:send": math.ceil(n / max_batch),
     }
@@ -271,7 +283,9 @@ def run_fanout(stack: Any, n: int) -> dict[str, Any]:
     chunks = _chunk_count(stack, request_id, n, max_batch)
     window = get_settings().health_window_s
     health_windows = int(ended // window) - int(began // window) + 1
-    floors = fanout_floors(n, chunks, parts, max_batch, part_size, health_windows)
+    floors = fanout_floors(
+        n, chunks, parts, max_batch, part_size, health_windows, dict(stack.aws.sqs_payloads)
+    )
     counted = dict(counts) | {"vendor:sms57:send": vendor_calls}
     requests = {
         op: {

@@ -35,6 +35,8 @@ class AwsEmulator:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, region: str = "us-east-1") -> None:
         self.host, self.port, self.region = host, port, region
         self.counts: Counter[tuple[str, str]] = Counter()
+        #: queue name -> [messages, payload bytes] the functions sent with SendMessageBatch
+        self.sqs_payloads: dict[str, list[int]] = {}
         self._counts_lock = threading.Lock()
         self._server: Any = None
         #: called with every batch of events moto accepts from PutEvents
@@ -86,6 +88,7 @@ class AwsEmulator:
     def reset_counts(self) -> None:
         with self._counts_lock:
             self.counts.clear()
+            self.sqs_payloads.clear()
 
     def request_counts(self) -> dict[str, int]:
         """`service:Operation` -> count of the requests the functions made."""
@@ -189,3 +192,12 @@ class AwsEmulator:
             operation = (query.get("Action") or ["unknown"])[0]
         with self._counts_lock:
             self.counts[(service, operation)] += 1
+        if operation == "SendMessageBatch" and target:  # entries and payload: the floor is set by both
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                sent = json.loads(body)
+                queue = self.sqs_payloads.setdefault(sent["QueueUrl"].rsplit("/", 1)[-1], [0, 0])
+                queue[0] += len(sent["Entries"])
+                queue[1] += sum(len(e["MessageBody"].encode()) for e in sent["Entries"])
