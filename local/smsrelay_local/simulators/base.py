@@ -42,6 +42,9 @@ ENDING_REFUSED = "4220"
 ENDING_SLOW_REPORT = "5030"
 ENDING_SLOW_ANSWER = "5040"
 ENDING_SILENT = "0000"
+#: the most records one push carries (the documents give no limit; a gateway pushes what is due,
+#: and a push must be answered within the simulators' 10 s request timeout)
+PUSH_MAX_RECORDS = 500
 
 
 class Fate:

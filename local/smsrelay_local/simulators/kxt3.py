@@ -215,9 +215,10 @@ class Kxt3Simulator(VendorSimulator):
             }
             for r in records
         ]
-        if not self._push("report", items):
-            with self.lock:  # not acknowledged: keep them visible rather than lose them
-                self.pending_reports.extend(records)
+        for start in range(0, len(items), PUSH_BATCH):
+            if not self._push("report", items[start : start + PUSH_BATCH]):
+                with self.lock:  # not acknowledged: keep them visible rather than lose them
+                    self.pending_reports.extend(records[start : start + PUSH_BATCH])
 
     def push_inbound(self, items: list[dict[str, Any]]) -> None:
         data = [

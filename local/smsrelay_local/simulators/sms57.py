@@ -29,7 +29,15 @@ from typing import Any, Literal
 
 from werkzeug.wrappers import Request, Response
 
-from .base import ENDING_REFUSED, ENDING_UNDELIVERED, Accepted, Fate, VendorSimulator, now_china
+from .base import (
+    ENDING_REFUSED,
+    ENDING_UNDELIVERED,
+    PUSH_MAX_RECORDS,
+    Accepted,
+    Fate,
+    VendorSimulator,
+    now_china,
+)
 
 MAX_NUMBERS = 500
 MOBILE_RE = re.compile(r"^1\d{10}$")
@@ -258,8 +266,8 @@ class Sms57Simulator(VendorSimulator):
         with self._push_lock:
             items, self._push_buffer = self._push_buffer, []
             self._push_scheduled = False
-        if items:
-            self._push(items, self.push_retries)
+        for start in range(0, len(items), PUSH_MAX_RECORDS):
+            self._push(items[start : start + PUSH_MAX_RECORDS], self.push_retries)
 
     def _push(self, items: list[dict[str, Any]], retries_left: int) -> None:
         if not self.push_url:

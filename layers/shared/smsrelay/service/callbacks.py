@@ -15,7 +15,10 @@ from ..vendor_config import VendorNotConfigured, get_adapter
 from ..vendors import RawRequest, VendorParseError
 from .reports import apply_reports, store_inbound
 
-MAX_BODY_BYTES = 256 * 1024
+#: A busy gateway pushes thousands of reports in one array (sms57, kxt3: ~150 bytes each), and a
+#: refused push is refused again on every retry: room for ~25,000 of them, under Lambda's 6 MB
+#: payload once API Gateway has base64-encoded a form body.
+MAX_BODY_BYTES = 4 * 1024 * 1024
 #: credential fields a push may carry in its body (kxt3 `pwd`, ...): their values never reach a log
 _SECRET_FIELD = re.compile(
     r"""(?i)((?:pwd|password|passwd|cppwd|app_?secret|secret|token)["']?\s*[=:]\s*["']?)([^&"'\s,}]*)"""
