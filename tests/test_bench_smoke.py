@@ -99,5 +99,5 @@ def test_send_message_batch_floor_counts_entries_and_bytes() -> None:
 
     payloads = {"SendRequestsQueue": [20, 20 * 120_000], "DispatchQueue": [200, 200 * 10_000]}
     floors = fanout_floors(100_000, 200, 20, 500, 5_000, sqs_payloads=payloads)
-    # parts: 2.4 MB needs 10 calls of 256 KiB (not 2 of 10 entries); chunks: 20 of 10 entries
+    # parts of 120 KB go 2 a call (3 would pass 256 KiB): 10 calls, not 2; chunks: 20 of 10 entries
     assert floors["sqs:SendMessageBatch"] == 10 + 20

@@ -301,6 +301,7 @@ def run_fanout(stack: Any, n: int) -> dict[str, Any]:
         "accepted": answer["accepted"],
         "submitted": counters.get("submitted", 0),
         "not_submitted": {s: counters[s] for s in ("rejected", "failed", "unknown") if counters.get(s)},
+        "sqs_payloads": {q: {"messages": m, "bytes": b} for q, (m, b) in stack.aws.sqs_payloads.items()},
         "request_id": request_id,
         "accept_s": accepted_s,
         "wall_s": wall,
