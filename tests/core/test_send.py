@@ -152,3 +152,21 @@ def test_too_long_text_is_refused_before_any_call(env: Harness) -> None:
     )
     env.run_all()
     assert env.simulators["kxt3"].accepted == []
+
+
+def test_queue_messages_are_packed_up_to_the_batch_payload_limit(env: Harness) -> None:
+    """Three ~85 KB parts go in one SendMessageBatch (256 KiB of bodies in all, the bound we keep);
+    a fourth needs a second call, and every message arrives."""
+    from smsrelay.service.common import send_batches
+
+    bodies = ["x" * 87_000] * 4
+    assert send_batches(env.queues["dispatch"], bodies[:3]) == 1
+    assert send_batches(env.queues["dispatch"], bodies) == 2
+    got = 0
+    while answer := env.sqs.receive_message(QueueUrl=env.queues["dispatch"], MaxNumberOfMessages=10).get(
+        "Messages"
+    ):
+        got += len(answer)
+        for m in answer:
+            env.sqs.delete_message(QueueUrl=env.queues["dispatch"], ReceiptHandle=m["ReceiptHandle"])
+    assert got == 7
