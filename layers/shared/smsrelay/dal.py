@@ -290,16 +290,6 @@ class Store:
         keys = [{"pk": {"S": f"F#{k}"}, "sk": {"S": "F"}} for k in dict.fromkeys(match_keys)]
         return {ref["pk"][2:]: ref for ref in self.batch_get(keys)}
 
-    def find_by_refs(self, match_keys: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """match_key -> its message as it is now (consistent reads), for the references known."""
-        refs = self.find_refs(match_keys)
-        where = {(ref["request_id"], int(ref["idx"])): match_key for match_key, ref in refs.items()}
-        messages = self.batch_get([message_key(request_id, index) for request_id, index in where])
-        return {where[(m["request_id"], int(m["idx"]))]: m for m in messages}
-
-    def find_by_ref(self, match_key: str) -> dict[str, Any] | None:
-        return self.find_by_refs([match_key]).get(match_key)
-
     def batch_get(self, keys: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """Items of the main table by key, 100 a call, consistent; missing keys are left out."""
         found: list[dict[str, Any]] = []

@@ -21,7 +21,7 @@ from ..vendor_config import VendorNotConfigured, get_adapter
 from ..vendors import Capability, Outcome, SendOptions, SubmitResult, VendorAdapter, VendorError
 from . import dispatch_hooks, quiet_hours
 from .common import dumps, send_batches, status_events
-from .reports import apply_reports, count_statuses
+from .reports import apply_early_reports, count_statuses
 from .send import cut
 
 
@@ -155,17 +155,10 @@ class Dispatcher:
         return applied
 
     def _apply_early_reports(self, submitted: Sequence[Transition]) -> None:
-        if not submitted:
-            return
-        from ..vendors import DeliveryReport
-
-        early = self.store.get_early_reports(t.ref_key for t in submitted if t.ref_key)
-        if not early:
-            return
-        known = self.store.find_by_refs(early)  # their references were written with the transitions
-        apply_reports([DeliveryReport.model_validate(early[k]) for k in known], self.store)
-        for match_key in known:  # each was weighed against its message: kept no longer
-            self.store.delete_early_report(match_key)
+        if submitted:  # their references were written with the transitions
+            apply_early_reports(
+                self.store.get_early_reports(t.ref_key for t in submitted if t.ref_key), self.store
+            )
 
     def _transition(
         self,

@@ -15,7 +15,7 @@ from ..observability import logger, metrics, vendor_metric
 from ..vendor_config import configured_vendors, get_adapter
 from ..vendors import Capability, ReportQuery, VendorAdapter, VendorError
 from .health import record_balance
-from .reports import Applied, apply_early_report, apply_reports, store_inbound
+from .reports import Applied, apply_early_reports, apply_reports, store_inbound
 
 QUERY_MAX_AGE = dt.timedelta(days=30)
 
@@ -97,7 +97,6 @@ def _rematch_early(store: Store, settings: Settings) -> int:
 
     rematched = 0
     for vendor in VENDOR_IDS:
-        for item in store.query_state(f"E#{vendor}", limit=1000):
-            if apply_early_report(item["pk"][2:], item["report"], store):
-                rematched += 1
+        kept = {item["pk"][2:]: item["report"] for item in store.query_state(f"E#{vendor}", limit=1000)}
+        rematched += apply_early_reports(kept, store)
     return rematched

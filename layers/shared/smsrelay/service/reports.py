@@ -5,7 +5,7 @@ changes nothing; a report for a message not yet known is kept and applied when i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..dal import NotFound, Store, Transition, unknown_key, utcnow
@@ -48,15 +48,16 @@ def apply_reports(reports: Iterable[DeliveryReport], store: Store) -> Applied:
     moves: dict[tuple[str, int], tuple[Transition, DeliveryReport]] = {}
     for report in wanted:
         ref = refs.get(report.match_key)
-        item = (ref | {"status": Status.SUBMITTED.value}) if ref else _unknown_without_ref(report, store)
+        item = _as_submitted(ref) if ref else _unknown_without_ref(report, store)
         if item is None:
             # Keep it, then look again: whichever of dispatch and us writes second sees the other.
             store.put_early_report(report.match_key, report.vendor, report.model_dump(mode="json"))
-            item = store.find_by_ref(report.match_key)
-            if item is None:
+            ref = store.find_refs([report.match_key]).get(report.match_key)
+            if ref is None:
                 result.early += 1
                 continue
             store.delete_early_report(report.match_key)
+            item = _as_submitted(ref)
         transition = _transition(item, report)
         key = (item["request_id"], int(item["idx"]))
         if transition is None or key in moves:  # repeated, out of order, or a second report in this batch
@@ -71,6 +72,11 @@ def apply_reports(reports: Iterable[DeliveryReport], store: Store) -> Applied:
     _announce(applied)
     result.applied += len(applied)
     return result
+
+
+def _as_submitted(ref: dict) -> dict:
+    """A referenced message as a report finds it nearly always; the move's condition checks."""
+    return ref | {"status": Status.SUBMITTED.value}
 
 
 def _unknown_without_ref(report: DeliveryReport, store: Store) -> dict | None:
@@ -128,18 +134,6 @@ def _settle_again(
     return False
 
 
-def settle(item: dict, report: DeliveryReport, store: Store) -> bool:
-    """Move one message as its report says; False when that would not be forward (repeat, out of order)."""
-    transition = _transition(item, report)
-    if transition is None:
-        return False
-    applied, conflicts = store.apply_transitions([transition])
-    if conflicts and not _settle_again(conflicts[0], report, store, applied):
-        return False
-    _announce(applied)
-    return bool(applied)
-
-
 def _announce(applied: list[Transition]) -> None:
     if applied:
         count_statuses(applied)
@@ -155,14 +149,16 @@ def count_statuses(applied: Iterable[Transition]) -> None:
         vendor_metric(name, vendor, value)
 
 
-def apply_early_report(match_key: str, report: dict, store: Store) -> bool:
-    """Retry a kept report (poll does this for those whose message has appeared since)."""
-    item = store.find_by_ref(match_key)
-    if item is None:
-        return False
-    settle(item, DeliveryReport.model_validate(report), store)
-    store.delete_early_report(match_key)
-    return True
+def apply_early_reports(early: Mapping[str, dict], store: Store) -> int:
+    """Kept reports (match_key -> report) whose message has a reference now: applied, then kept
+    no longer (each was weighed against its message). Dispatch runs this after recording a
+    chunk, poll for every report kept. Returns how many were applied."""
+    known = list(store.find_refs(early))
+    if known:
+        apply_reports([DeliveryReport.model_validate(early[k]) for k in known], store)
+    for match_key in known:
+        store.delete_early_report(match_key)
+    return len(known)
 
 
 def store_inbound(messages: Iterable[InboundMessage], store: Store) -> int:
