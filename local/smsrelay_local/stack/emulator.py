@@ -136,9 +136,7 @@ class AwsEmulator:
     ) -> Iterable[bytes]:
         """Hand every event moto accepted (with moto's event id) to `on_events` as (bus, event), as
         a rule would see it: the stack's event log without a capture queue to drain."""
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
+        body = _peek_body(environ)
         status: list[str] = []
 
         def capture_status(code: str, headers: Any, *args: Any) -> Any:
@@ -185,19 +183,23 @@ class AwsEmulator:
         elif "/operation/" in path:  # smithy rpc-v2-cbor (CloudWatch)
             operation = path.rsplit("/", 1)[-1]
         else:  # query protocol (SNS): the Action is in the form body, which must be put back
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            body = environ["wsgi.input"].read(length) if length else b""
-            environ["wsgi.input"] = io.BytesIO(body)
+            body = _peek_body(environ)
             query = parse_qs(environ.get("QUERY_STRING", "")) | parse_qs(body.decode("utf-8", "replace"))
             operation = (query.get("Action") or ["unknown"])[0]
         with self._counts_lock:
             self.counts[(service, operation)] += 1
         if operation == "SendMessageBatch" and target:  # entries and payload: the floor is set by both
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            body = environ["wsgi.input"].read(length) if length else b""
-            environ["wsgi.input"] = io.BytesIO(body)
+            body = _peek_body(environ)
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 sent = json.loads(body)
                 queue = self.sqs_payloads.setdefault(sent["QueueUrl"].rsplit("/", 1)[-1], [0, 0])
                 queue[0] += len(sent["Entries"])
                 queue[1] += sum(len(e["MessageBody"].encode()) for e in sent["Entries"])
+
+
+def _peek_body(environ: dict[str, Any]) -> bytes:
+    """A request's body, read and put back for moto to read again."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
