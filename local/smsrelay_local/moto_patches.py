@@ -11,7 +11,6 @@ item) but backs up only the items it touches.
 from __future__ import annotations
 
 import copy
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -198,39 +197,26 @@ def _cache_jsonpath() -> None:
     jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ng.ext.parse)
 
 
-_COUNTS = frozenset(
-    {
-        "ApproximateNumberOfMessages",
-        "ApproximateNumberOfMessagesDelayed",
-        "ApproximateNumberOfMessagesNotVisible",
-    }
-)
 _settings_only = threading.local()
 
 
 def _patch_sqs() -> None:
-    from moto.core.utils import camelcase_to_underscores
     from moto.sqs import models as sqs_models
     from moto.sqs.models import Queue, SQSBackend
 
-    full_attributes = Queue.attributes.fget
-    assert full_attributes is not None
+    def skipped_when_reading_settings(counted: Callable[[Queue], int]) -> property:
+        return property(lambda queue: 0 if getattr(_settings_only, "active", False) else counted(queue))
 
-    def attributes(self: Queue) -> dict[str, Any]:
-        if not getattr(_settings_only, "active", False):
-            return full_attributes(self)
-        # moto's own property, without the three counts
-        names = [n for n in self.BASE_ATTRIBUTES if n not in _COUNTS]
-        if self.fifo_queue:
-            names += self.FIFO_ATTRIBUTES
-        if self.kms_master_key_id:  # type: ignore[attr-defined]
-            names += self.KMS_ATTRIBUTES
-        result: dict[str, Any] = {n: getattr(self, camelcase_to_underscores(n)) for n in names}
-        if self.policy:
-            result["Policy"] = self.policy
-        if self.redrive_policy:
-            result["RedrivePolicy"] = json.dumps(self.redrive_policy)
-        return {k: str(v).lower() if isinstance(v, bool) else v for k, v in result.items()}
+    # moto's `attributes` reads these three (a pass over every message each); only the settings
+    # are wanted inside SendMessage / ReceiveMessage
+    for name in (
+        "approximate_number_of_messages",
+        "approximate_number_of_messages_delayed",
+        "approximate_number_of_messages_not_visible",
+    ):
+        counted = getattr(Queue, name).fget
+        assert counted is not None
+        setattr(Queue, name, skipped_when_reading_settings(counted))
 
     def settings_only(method: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -247,6 +233,5 @@ def _patch_sqs() -> None:
 
     moto_unix_time_millis = sqs_models.unix_time_millis
     sqs_models.unix_time_millis = unix_time_millis
-    Queue.attributes = property(attributes)  # type: ignore[method-assign,assignment]
     for name in ("send_message", "send_message_batch", "receive_message"):
         setattr(SQSBackend, name, settings_only(getattr(SQSBackend, name)))
