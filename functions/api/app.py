@@ -1,5 +1,6 @@
-"""Status API: GET /messages/{message_id}, GET /requests/{request_id};
-suppression list: GET /suppressions, PUT and DELETE /suppressions/{number}."""
+"""Status API: GET /messages/{message_id}, GET /requests/{request_id},
+GET /requests/{request_id}/rejections; suppression list: GET /suppressions, PUT and DELETE
+/suppressions/{number}."""
 
 from __future__ import annotations
 
@@ -43,6 +44,13 @@ def get_request(request_id: str) -> Response:
     return Response(200, "application/json", view.model_dump_json())
 
 
+@app.get("/requests/<request_id>/rejections")
+def get_rejections(request_id: str) -> Response:
+    query = app.current_event.query_string_parameters or {}
+    view = status.get_rejections(Store(settings), request_id, query.get("next_token"), _limit(query))
+    return Response(200, "application/json", view.model_dump_json(exclude_none=True))
+
+
 @app.get("/suppressions")
 def list_suppressions() -> Response:
     query = app.current_event.query_string_parameters or {}
@@ -75,7 +83,8 @@ def _invalid_number(exc: InvalidNumber) -> Response:
 
 
 @app.exception_handler(BadQuery)
-def _bad_query(exc: BadQuery) -> Response:
+@app.exception_handler(status.BadToken)
+def _bad_query(exc: ValueError) -> Response:
     return Response(400, "application/json", json.dumps({"message": str(exc)}))
 
 

@@ -41,16 +41,20 @@ class Context:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+_loading = threading.Lock()
+
+
 def load_function(name: str) -> ModuleType:
     module_name = f"smsrelay_fn_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
+    with _loading:  # concurrent invocations of a cold function wait for its one import
+        if module_name in sys.modules:
+            return sys.modules[module_name]
+        spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+        return module
 
 
 def api_event(
@@ -100,6 +104,7 @@ class Harness:
         self.events_client = boto3.client("events", region_name=self.region)
         self.tokens = {v: f"tok-{v}-{uuid.uuid4().hex[:8]}" for v in VENDORS}
         self._server = None
+        self.timeout_s = 60.0  # each invocation's Lambda timeout (its leases last until then)
 
     # ------------------------------------------------------------------ setup
     def create_resources(self) -> dict[str, str]:
@@ -124,12 +129,8 @@ class Harness:
                 },
             ],
         )
-        self.ddb.create_table(
-            TableName="smsrelay-idempotency",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        )
+        self.s3 = boto3.client("s3", region_name=self.region)
+        self.s3.create_bucket(Bucket="smsrelay-bulk")
         self.queues = {}
         for name in ("send", "send-dlq", "dispatch", "dispatch-dlq", "events"):
             self.queues[name] = self.sqs.create_queue(QueueName=f"smsrelay-{name}")["QueueUrl"]
@@ -157,7 +158,7 @@ class Harness:
         self.published: list[dict] = []
         return {
             "TABLE_NAME": "smsrelay",
-            "IDEMPOTENCY_TABLE_NAME": "smsrelay-idempotency",
+            "BULK_BUCKET": "smsrelay-bulk",
             "SEND_QUEUE_URL": self.queues["send"],
             "DISPATCH_QUEUE_URL": self.queues["dispatch"],
             "EVENT_BUS_NAME": "smsrelay",
@@ -175,8 +176,8 @@ class Harness:
         return path
 
     # ------------------------------------------------------------------ functions
-    def invoke(self, name: str, event: Any) -> Any:
-        return load_function(name).handler(event, Context(name))
+    def invoke(self, name: str, event: Any, timeout_s: float | None = None) -> Any:
+        return load_function(name).handler(event, Context(name, timeout_s or self.timeout_s))
 
     def send(self, request: dict) -> dict:
         return self.invoke("send", request)

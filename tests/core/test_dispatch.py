@@ -33,10 +33,10 @@ def test_native_scheduling_passes_the_time_to_the_vendor(env: Harness, vendor: s
 def test_scheduled_send_without_native_support_is_held_until_due(
     env: Harness, vendor: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from smsrelay.service import send as send_service
+    from smsrelay.service import accept
 
     # As when the first queue delay (at most 15 minutes) is over: the chunk reaches dispatch early.
-    monkeypatch.setattr(send_service, "_hold_delay", lambda chunk, now: 0)
+    monkeypatch.setattr(accept, "queue_delay", lambda chunk, adapter, now: 0)
     reconfigure(monkeypatch, QUEUED_LIMIT_S="1")
     at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)
     number = "+6591234567" if vendor == "santo" else "+8613800000001"

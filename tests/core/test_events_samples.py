@@ -234,6 +234,7 @@ def test_sweep_schedule_sample_runs(env: Harness) -> None:
         "requeued": 0,
         "unknown_dispatch": 0,
         "expired": 0,
+        "resumed_requests": 0,
     }
 
 
@@ -285,7 +286,8 @@ def test_sms57_sample_stores_its_reply_and_keeps_its_report(env: Harness) -> Non
             "from": "+8618983437010",
             "to": "10690",
             "content": "上行内容",
-            "time": "2017-04-12T01:38:21+08:00",
+            "time": "2017-04-11T17:38:21.000Z",  # UTC, like every event time
+            "vendor_time": "2017-04-12T01:38:21+08:00",  # as the vendor wrote it (China time)
         }
     ]
     early = [i for i in scan_all(env) if i["pk"]["S"].startswith("E#")]

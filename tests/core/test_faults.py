@@ -144,17 +144,45 @@ def restore_sims(env: Harness) -> Iterator[dict]:
 # --------------------------------------------------------------------------- vendor HTTP faults
 
 
-@pytest.mark.parametrize("kind", ["http500", "http502", "http503"])
-def test_transient_http_error_is_retried_and_succeeds(env: Harness, kind: str) -> None:
+@pytest.mark.parametrize("kind", ["http503", "http429"])
+def test_busy_answer_is_retried_and_succeeds(env: Harness, kind: str) -> None:
     env.simulators["sms57"].inject_fault(kind, count=2)
     answer = env.send(
         {"recipients": ["+8613800000001", "+8613800000002"], "content": TEXT, "vendor": "sms57"}
     )
     env.drain("dispatch", "dispatch")
-    assert len(sends(env, "sms57")) == 3  # two 5xx answers, then the fault clears
+    assert len(sends(env, "sms57")) == 3  # two "not now" answers, then the fault clears
     final = assert_promises(env, answer["request_id"])
     assert set(final.values()) == {"submitted"}
     assert accepted_numbers(env) == Counter({"3800000001": 1, "3800000002": 1})
+
+
+@pytest.mark.parametrize("vendor", ["sms57", "kxt3", "smsadmin", "intl", "santo"])
+@pytest.mark.parametrize("kind", ["http500", "http502", "http504"])
+def test_an_answer_that_may_follow_an_accept_is_never_resent(env: Harness, vendor: str, kind: str) -> None:
+    """A 500/502/504 can come after the vendor took the request (a proxy in front of it, an
+    error after the insert): the recipients become unknown and the chunk is never sent again;
+    the vendor's reports still settle them. smsadmin is no exception."""
+    number = "+6591234561" if vendor in ("intl", "santo") else "+8613800000001"
+    env.simulators[vendor].inject_fault(f"accepted_then_{kind}", count=1)
+    answer = env.send({"recipients": [number], "content": TEXT, "vendor": vendor})
+    for _ in range(3):
+        env.drain("dispatch", "dispatch")
+    assert len(sends(env, vendor)) == 1
+    assert sum(accepted_numbers(env).values()) == 1  # the vendor took it once
+    final = assert_promises(env, answer["request_id"])
+    assert set(final.values()) == {"unknown"}
+    assert env.message(answer["message_ids"][0])["code"] == kind.upper()
+
+
+def test_an_ambiguous_smsadmin_send_is_settled_by_its_linkid_report(env: Harness) -> None:
+    env.simulators["smsadmin"].inject_fault("accepted_then_http502", count=1)
+    answer = env.send({"recipients": ["+8613800000001"], "content": TEXT, "vendor": "smsadmin"})
+    env.drain("dispatch", "dispatch")
+    assert set(assert_promises(env, answer["request_id"]).values()) == {"unknown"}
+    wait_for(lambda: env.poll()["reports"]["applied"] == 1, what="the pulled report")
+    assert set(assert_promises(env, answer["request_id"]).values()) == {"delivered"}
+    assert len(sends(env, "smsadmin")) == 1
 
 
 def test_connect_refused_retries_then_fails_over(env: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -312,9 +340,10 @@ def test_store_throttled_while_recording_never_resends(env: Harness, monkeypatch
             raise dal.StoreError("DynamoDB transact_write_items failed: ThrottlingException")
         return original(operation, **kwargs)
 
-    monkeypatch.setattr(dal, "_call", throttled)
     answer = env.send({"recipients": ["+8613800000001"], "content": TEXT, "vendor": "kxt3"})
+    monkeypatch.setattr(dal, "_call", throttled)  # dispatch's recording fails once
     drain_until_settled(env, answer["request_id"])
+    assert failures == ["transact_write_items"]
     final = assert_promises(env, answer["request_id"])
     assert set(final.values()) == {"unknown"} and len(sends(env, "kxt3")) == 1
 

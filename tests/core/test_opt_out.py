@@ -36,7 +36,7 @@ def test_reply_td_by_push_suppresses_and_later_sends_are_rejected(env: Harness) 
         {"recipients": [NUMBER, "+8613800000072"], "content": "【Acme】sale", "vendor": "sms57"}
     )
     assert answer["accepted"] == 1
-    assert answer["rejected"] == [{"to": NUMBER, "reason": "opted_out: the recipient opted out"}]
+    assert answer["rejected"] == [{"to": NUMBER, "reason": "opted_out: the recipient opted out", "index": 0}]
     assert [env.message(m)["to"] for m in answer["message_ids"]] == ["+8613800000072"]
 
     answer = env.send(

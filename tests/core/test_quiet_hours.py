@@ -38,10 +38,10 @@ def test_window_is_validated(env: Harness) -> None:
 def test_chunk_outside_the_window_is_held_until_it_opens(
     env: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from smsrelay.service import send as send_service
+    from smsrelay.service import accept
 
     # As when the first queue delay (at most 15 minutes) is over: the chunk reaches dispatch early.
-    monkeypatch.setattr(send_service, "_hold_delay", lambda chunk, now: 0)
+    monkeypatch.setattr(accept, "queue_delay", lambda chunk, adapter, now: 0)
     reconfigure(monkeypatch, QUEUED_LIMIT_S="1")
     _clock(monkeypatch, _today(8, 59, 57))  # three seconds before the window opens in Shanghai
     answer = env.send(

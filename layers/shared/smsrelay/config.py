@@ -29,9 +29,10 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     table_name: str = "smsrelay"
-    idempotency_table_name: str = "smsrelay-idempotency"
     dispatch_queue_url: str = ""
     send_queue_url: str = ""
+    #: the stack's bucket: recipients files under `bulk/`, big requests' rows under `requests/`
+    bulk_bucket: str = ""
     event_bus_name: str = "smsrelay"
     default_vendor: str = "sms57"
     default_region: str = "CN"
@@ -48,6 +49,12 @@ class Settings(BaseModel):
     dispatch_lease_s: int = Field(default=120, ge=1)
     queued_limit_s: int = Field(default=3600, ge=1)
     part_size: int = Field(default=5000, ge=1)
+    #: requests of up to this many recipients are taken in before the answer; bigger ones after it
+    sync_accept_limit: int = Field(default=1000, ge=1)
+    #: an acceptance with no progress for this long (and nobody holding it) is resumed by the sweeper
+    accept_stale_s: int = Field(default=600, ge=1)
+    #: `send_at` may be at most this many days ahead
+    max_schedule_days: int = Field(default=30, ge=1, le=365)
     poll_min_age_s: int = Field(default=180, ge=0)
     poll_query_limit: int = Field(default=5000, ge=1)
     poll_time_budget_s: float = Field(default=50, gt=0)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from .models import SendPart, SendRequest
+from .models import AcceptJob, SendPart, SendRequest
 from .vendors import RawRequest
 
 
@@ -29,9 +30,20 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
 
 
 def parse_request(payload: Any) -> SendRequest:
-    if isinstance(payload, str | bytes):
+    if isinstance(payload, bytes):
+        try:
+            payload = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidRequest(
+                [{"field": "(body)", "error": "not UTF-8: send the JSON as UTF-8 text"}]
+            ) from None
+    if isinstance(payload, str):
         try:
             payload = json.loads(payload)
+        except RecursionError:
+            raise InvalidRequest(
+                [{"field": "(body)", "error": "nested too deeply: send a flat JSON object"}]
+            ) from None
         except ValueError:
             raise InvalidRequest(
                 [{"field": "(body)", "error": "not JSON: send the request as a JSON object"}]
@@ -42,32 +54,93 @@ def parse_request(payload: Any) -> SendRequest:
         return SendRequest.model_validate(payload)
     except ValidationError as exc:
         raise InvalidRequest(field_errors(exc)) from None
+    except RecursionError:
+        raise InvalidRequest(
+            [{"field": "(body)", "error": "nested too deeply: send a flat JSON object"}]
+        ) from None
 
 
-def unwrap(payload: Any) -> Any:
-    """Peel EventBridge and SNS envelopes (also when they arrive inside an SQS body)."""
-    if isinstance(payload, str):
+@dataclass(frozen=True)
+class Delivered:
+    """A payload as one delivery brought it, with the id that delivery carries (None: none)."""
+
+    payload: Any
+    kind: str | None = None
+    id: str | None = None
+
+
+def unwrap(payload: Any, kind: str | None = None, id_: str | None = None) -> list[Delivered]:
+    """Peel EventBridge and SNS envelopes (also when they arrive inside an SQS body); each
+    payload keeps the id of the innermost envelope that named it (an event id, an SNS message
+    id): the same on every redelivery of that event or message."""
+    if isinstance(payload, str | bytes):
         try:
             payload = json.loads(payload)
-        except ValueError:
-            return payload
+        except (ValueError, RecursionError):
+            return [Delivered(payload, kind, id_)]
     if isinstance(payload, dict):
         if "detail-type" in payload and "detail" in payload:
-            return unwrap(payload["detail"])
+            return unwrap(payload["detail"], "event", str(payload.get("id") or "") or id_)
         if payload.get("Type") == "Notification" and "Message" in payload:
-            return unwrap(payload["Message"])
+            return unwrap(payload["Message"], "sns", str(payload.get("MessageId") or "") or id_)
         records = payload.get("Records")
         if isinstance(records, list) and records and isinstance(records[0], dict) and "Sns" in records[0]:
-            return [unwrap(r["Sns"]["Message"]) for r in records]
-    return payload
+            found: list[Delivered] = []
+            for record in records:
+                sns = record.get("Sns") or {}
+                found += unwrap(sns.get("Message"), "sns", str(sns.get("MessageId") or "") or None)
+            return found
+    return [Delivered(payload, kind if id_ else None, id_)]
 
 
-def part_or_request(body: str) -> SendPart | SendRequest:
-    """An SQS body of the send-requests queue: our own part of a big request, or a send request."""
-    payload = unwrap(body)
+@dataclass(frozen=True)
+class Upload:
+    """An object created in the stack's bucket (S3's EventBridge event): a bulk send, maybe."""
+
+    bucket: str
+    key: str
+
+
+def upload_of(payload: Any) -> Upload | None:
+    if (
+        isinstance(payload, dict)
+        and payload.get("source") == "aws.s3"
+        and payload.get("detail-type") == "Object Created"
+        and isinstance(payload.get("detail"), dict)
+    ):
+        detail = payload["detail"]
+        try:
+            return Upload(str(detail["bucket"]["name"]), str(detail["object"]["key"]))
+        except (KeyError, TypeError):
+            raise InvalidRequest(
+                [{"field": "detail", "error": "an S3 event without bucket and key"}]
+            ) from None
+    return None
+
+
+def queue_body(body: str) -> SendPart | AcceptJob | Upload | Delivered:
+    """An SQS body of the send-requests queue: our own part or job, an upload to the bucket, or
+    a send request (kept unparsed with its envelope's id, to be parsed by the caller)."""
+    try:
+        upload = upload_of(json.loads(body))
+    except (ValueError, RecursionError):
+        upload = None
+    if upload is not None:
+        return upload
+    try:
+        delivered = unwrap(body)
+    except RecursionError:
+        raise InvalidRequest(
+            [{"field": "(body)", "error": "nested too deeply: send a flat JSON object"}]
+        ) from None
+    payload = delivered[0].payload if len(delivered) == 1 else None
     if isinstance(payload, dict) and "smsrelay_part" in payload:
         return SendPart.model_validate(payload)
-    return parse_request(payload)
+    if isinstance(payload, dict) and "smsrelay_job" in payload:
+        return AcceptJob.model_validate(payload)
+    if len(delivered) != 1:
+        raise InvalidRequest([{"field": "(body)", "error": "one send request per queue message"}])
+    return delivered[0]
 
 
 def is_api_event(event: Any) -> bool:

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 MAX_RECIPIENTS = 1_000_000
-SMALL_REQUEST = 100  # answers list message_ids up to this many recipients
+#: an answer lists at most this many rejected numbers and message ids; the rest are read back by request
+ANSWER_LIST_LIMIT = 100
+#: `recipients_file`: an object in S3, `s3://bucket/key`
+S3_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/.+$"
+
+
+def _utc_text(value: dt.datetime) -> str:
+    """Every event time is UTC with `Z`, whatever zone it was read in (history sorts as text)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+#: a datetime written as UTC ISO 8601 with `Z`
+UtcDatetime = Annotated[dt.datetime, PlainSerializer(_utc_text, return_type=str, when_used="json")]
 
 
 class Status(StrEnum):
@@ -66,6 +80,8 @@ class SendRequest(_Strict):
     recipients: list[str] | None = Field(default=None, max_length=MAX_RECIPIENTS)
     content: str | None = Field(default=None, min_length=1, max_length=2000)
     messages: list[PersonalMessage] | None = Field(default=None, max_length=MAX_RECIPIENTS)
+    #: bulk: CSV with a header (`to` plus variables) or JSON Lines; `content` may hold {{name}} placeholders
+    recipients_file: str | None = Field(default=None, max_length=1100, pattern=S3_URI_PATTERN)
     vendor: str | None = None
     client_ref: str | None = Field(default=None, min_length=1, max_length=128)
     send_at: AwareDatetime | None = None
@@ -75,11 +91,24 @@ class SendRequest(_Strict):
 
     @model_validator(mode="after")
     def _one_form(self) -> SendRequest:
+        forms = [
+            name for name in ("recipients", "messages", "recipients_file") if getattr(self, name) is not None
+        ]
+        if len(forms) > 1:
+            raise ValueError(
+                "give one of `recipients` + `content`, `messages`, or `recipients_file` + `content`, "
+                f"not {' and '.join(forms)}"
+            )
         if self.messages is not None:
-            if self.recipients is not None or self.content is not None:
+            if self.content is not None:
                 raise ValueError("give either `messages` or `recipients` + `content`, not both")
             if not self.messages:
                 raise ValueError("`messages` is empty: give at least one {to, content}")
+        elif self.recipients_file is not None:
+            if self.content is None:
+                raise ValueError(
+                    "`content` is missing: give the text, with {{column}} placeholders if you like"
+                )
         else:
             if not self.recipients:
                 raise ValueError("`recipients` is missing or empty: give at least one phone number")
@@ -87,23 +116,48 @@ class SendRequest(_Strict):
                 raise ValueError("`content` is missing: give the text to send")
         return self
 
-    def pairs(self) -> list[tuple[str, str]]:
-        """(raw number, content) for every recipient, in request order."""
-        if self.messages is not None:
-            return [(m.to, m.content) for m in self.messages]
-        assert self.recipients is not None and self.content is not None
-        return [(number, self.content) for number in self.recipients]
+    def options(self) -> SendOptionsSpec:
+        """Everything but the recipients: what acceptance keeps with the request."""
+        return SendOptionsSpec.model_validate(
+            self.model_dump(exclude={"recipients", "messages", "recipients_file"}, exclude_none=True)
+        )
+
+
+class SendOptionsSpec(BaseModel):
+    """A request without its recipients, as stored with it while it is accepted and after."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    content: str | None = None
+    vendor: str | None = None
+    client_ref: str | None = None
+    send_at: AwareDatetime | None = None
+    sender_id: str | None = None
+    category: Literal["transactional", "marketing"] | None = None
+    window: SendWindow | None = None
 
 
 class RejectedRecipient(BaseModel):
     to: str
     reason: str
+    index: int | None = Field(default=None, description="position of the recipient in the request (0-based)")
+    row: int | None = Field(default=None, description="line of the recipients file it came from (1-based)")
+
+
+class RequestState(StrEnum):
+    ACCEPTING = "accepting"  # being taken in (asynchronously for big requests)
+    ACCEPTED = "accepted"  # every recipient has an item or a rejection; counters are final
+    REFUSED = "refused"  # the recipients could not be read at all (e.g. a file without a `to` column)
 
 
 class SendAnswer(BaseModel):
+    """Bounded whatever the input: the lists hold the first ANSWER_LIST_LIMIT entries."""
+
     request_id: str
-    accepted: int
+    state: RequestState = RequestState.ACCEPTED
+    accepted: int = 0
     rejected: list[RejectedRecipient] = Field(default_factory=list)
+    rejected_count: int = 0
     message_ids: list[str] | None = None
     segments: int = Field(
         default=0, description="SMS segments of all accepted messages, as handsets split them"
@@ -111,6 +165,7 @@ class SendAnswer(BaseModel):
     estimated_cost: dict[str, str] | None = Field(
         default=None, description="per vendor, from `price_per_segment` in the vendor settings"
     )
+    error: str | None = Field(default=None, description="why a refused request took no recipient")
 
 
 class ChunkItem(BaseModel):
@@ -146,21 +201,22 @@ class DispatchChunk(BaseModel):
 
 
 class SendPart(BaseModel):
-    """A slice of a request that `send` writes and enqueues; big requests hand parts to themselves
-    through the send-requests queue."""
+    """Rows `first_row`..`last_row` of a request, read and checked, for `send` to store and enqueue.
+    Parts are cut from the request's rows in order, so a retry cuts the same parts."""
 
     smsrelay_part: int
     request_id: str
-    start_index: int
-    numbers: list[str]
-    contents: list[str] | None = None  # personalised: one per number
-    content: str | None = None
-    routes: list[list[str]]  # distinct fail-over lists
-    route_of: list[int] | None = None  # per number, an index into `routes` (None: routes[0] for all)
-    send_at: AwareDatetime | None = None
-    sender_id: str | None = None
-    client_ref: str | None = None
-    windows: list[SendWindow | None] | None = None  # per route (parallel to `routes`); None: no window
+    first_row: int
+    last_row: int
+    numbers: list[tuple[int, str]] = Field(default_factory=list)  # (index, E.164), in row order
+    contents: list[str] | None = None  # personalised: the text of each of `numbers`
+    rejected: list[RejectedRecipient] = Field(default_factory=list)  # rows refused while reading
+
+
+class AcceptJob(BaseModel):
+    """Queue body: take in (the rest of) a big request from its stored rows."""
+
+    smsrelay_job: str  # the request id
 
 
 class HistoryEntry(BaseModel):
@@ -189,9 +245,20 @@ class RequestView(BaseModel):
     request_id: str
     client_ref: str | None = None
     created_at: str
+    state: RequestState
     total: int
+    rejected_count: int = 0
     counts: dict[str, int]
+    error: str | None = None
     messages: list[MessageView]
+    next_token: str | None = None
+
+
+class RejectionsView(BaseModel):
+    request_id: str
+    state: RequestState
+    rejected_count: int
+    rejected: list[RejectedRecipient]
     next_token: str | None = None
 
 
@@ -207,7 +274,10 @@ class StatusChanged(BaseModel):
     status: Status
     previous_status: Status | None = None
     vendor_code: str | None = None
-    time: dt.datetime
+    time: UtcDatetime
+    vendor_time: AwareDatetime | None = Field(
+        default=None, description="the vendor's own time, as it gave it"
+    )
 
 
 class SmsReceived(BaseModel):
@@ -217,14 +287,15 @@ class SmsReceived(BaseModel):
     from_: str = Field(alias="from")
     to: str
     content: str
-    time: dt.datetime | None = None
+    time: UtcDatetime
+    vendor_time: AwareDatetime | None = None
 
 
 class VendorBalanceEvent(BaseModel):
     vendor: str
     balance: str
     unit: str
-    time: dt.datetime
+    time: UtcDatetime
 
 
 class OptedOut(BaseModel):
@@ -233,7 +304,28 @@ class OptedOut(BaseModel):
     vendor: str
     number: str
     keyword: str
-    time: dt.datetime
+    time: UtcDatetime
+
+
+class RequestAccepted(BaseModel):
+    """A request is taken in: every recipient has a message or a rejection, counters are final."""
+
+    request_id: str
+    client_ref: str | None = None
+    state: RequestState
+    accepted: int
+    rejected_count: int
+    error: str | None = None
+    time: UtcDatetime
+
+
+class VendorMisconfigured(BaseModel):
+    """A vendor refused us for our own setup (IP not allowed, wrong credentials, account disabled)."""
+
+    vendor: str
+    code: str
+    meaning: str
+    time: UtcDatetime
 
 
 DETAIL_TYPES: dict[type[BaseModel], str] = {
@@ -241,6 +333,8 @@ DETAIL_TYPES: dict[type[BaseModel], str] = {
     SmsReceived: "SMS Received",
     VendorBalanceEvent: "SMS Vendor Balance",
     OptedOut: "SMS Opted Out",
+    RequestAccepted: "SMS Request Accepted",
+    VendorMisconfigured: "SMS Vendor Misconfigured",
 }
 
 

@@ -102,10 +102,7 @@ class SuppressionStore:
             "Limit": max(1, min(limit, 1000)),
         }
         if next_token:
-            try:
-                kwargs["ExclusiveStartKey"] = json.loads(base64.urlsafe_b64decode(next_token.encode()))
-            except ValueError as exc:
-                raise ValueError("next_token: not a token this API gave") from exc
+            kwargs["ExclusiveStartKey"] = _start_key(next_token)
         answer = _call("query", **kwargs)
         items = [
             {k: v for k, v in deserialize(raw).items() if k not in ("pk", "sk", "gpk", "gsk")}
@@ -114,6 +111,27 @@ class SuppressionStore:
         last = answer.get("LastEvaluatedKey")
         token = base64.urlsafe_b64encode(json.dumps(last).encode()).decode() if last else None
         return items, token
+
+
+def _start_key(next_token: str) -> dict[str, Any]:
+    """The page key a token names; ValueError for anything this API did not give out (a forged
+    key would reach DynamoDB and come back as a server error)."""
+    try:
+        key = json.loads(base64.urlsafe_b64decode(next_token.encode()))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        key = None
+    shaped = (
+        isinstance(key, dict)
+        and set(key) == {"pk", "sk", "gpk", "gsk"}
+        and all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values())
+        and key["gpk"]["S"] == SUPPRESSION_GPK
+        and key["sk"]["S"] == "S"
+        and key["pk"]["S"] == f"S#{key['gsk']['S']}"
+        and len(next_token) < 400
+    )
+    if not shaped:
+        raise ValueError("next_token: not a token this API gave out; start again without it")
+    return key  # type: ignore[return-value]
 
 
 class HealthStore:

@@ -71,7 +71,7 @@ class Accepted:
 class Fault:
     """An injected fault for the next matching request(s)."""
 
-    kind: str  # http500 http502 http503 html empty malformed refuse timeout_after_accept
+    kind: str  # http500 http502 http503 html empty malformed refuse timeout_after_accept accepted_then_http502 ...
     count: int = 1
     path: str | None = None  # only requests to this path (None: any path)
 
@@ -178,13 +178,17 @@ class VendorSimulator(ABC):
                 }
             )
         fault = self._take_fault(request.path)
-        if fault is not None and fault.kind != "timeout_after_accept":
+        after_accept = fault is not None and fault.kind.startswith(("timeout_after_accept", "accepted_then_"))
+        if fault is not None and not after_accept:
             return self._fault_response(fault)(environ, start_response)
         try:
             response = self.handle(request)
         except Exception:  # a simulator bug must be loud in tests, not a hang
             log.exception("simulator %s crashed", self.vendor_id)
             response = Response("simulator error", status=500)
+        if fault is not None and fault.kind.startswith("accepted_then_"):
+            # taken, then a proxy in front of the vendor answers an error (e.g. a 502 or 504)
+            return self._fault_response(Fault(fault.kind.removeprefix("accepted_then_"), 1))(environ, start_response)
         if fault is not None:  # accepted, then the answer is held past the client's timeout
             time.sleep(self.slow_answer_s)
         return response(environ, start_response)

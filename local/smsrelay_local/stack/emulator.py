@@ -38,6 +38,7 @@ class AwsEmulator:
         #: queue name -> [messages, payload bytes] the functions sent with SendMessageBatch
         self.sqs_payloads: dict[str, list[int]] = {}
         self._counts_lock = threading.Lock()
+        self._dynamodb_lock = threading.Lock()
         self._server: Any = None
         #: called with every batch of events moto accepts from PutEvents
         self.on_events: Callable[[list[tuple[str, dict[str, Any]]]], None] | None = None
@@ -104,7 +105,10 @@ class AwsEmulator:
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
             config=Config(
-                user_agent_extra=INTERNAL_AGENT, retries={"max_attempts": 3}, max_pool_connections=32
+                user_agent_extra=INTERNAL_AGENT,
+                retries={"max_attempts": 3},
+                max_pool_connections=32,
+                s3={"addressing_style": "path"},
             ),
         )
 
@@ -127,6 +131,12 @@ class AwsEmulator:
                 app = routes[key] = dispatcher.get_application(environ)
             if target == "AWSEvents.PutEvents" and self.on_events is not None:
                 return self._tap_put_events(app, environ, start_response)
+            if key[0] == "dynamodb":
+                # DynamoDB applies each request atomically; moto does not lock between its request
+                # threads (a conditional write can interleave with another): one at a time here,
+                # or races on the local stack would show the emulator's behaviour, not ours.
+                with self._dynamodb_lock:
+                    return list(app(environ, start_response))
             return app(environ, start_response)
 
         return wsgi

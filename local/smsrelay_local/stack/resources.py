@@ -61,6 +61,7 @@ class ResourceBuilder:
 
     def create_all(self) -> None:
         self._secrets()
+        self._buckets()
         self._tables()
         self._queues()
         self._buses()
@@ -77,6 +78,7 @@ class ResourceBuilder:
             "AWS::Serverless::Function",
             "AWS::Serverless::Api",
             "AWS::Serverless::LayerVersion",
+            "AWS::S3::Bucket",
         }
         # Policies, alarms, log groups: nothing to emulate, listed for --verbose output.
         self.skipped = sorted(
@@ -95,6 +97,19 @@ class ResourceBuilder:
                 args["Description"] = props["Description"]
             arn = sm.create_secret(**args)["ARN"]
             self.t.physical[lid] = {"Ref": arn, "Id": arn}
+
+    def _buckets(self) -> None:
+        """Buckets, with their EventBridge notifications (uploads reach the rules like on AWS)."""
+        s3 = self.clients("s3")
+        for lid in self.t.of_type("AWS::S3::Bucket"):
+            props = self.t.resolve(self.t.props(lid))
+            name = self.t.name_of(lid)
+            s3.create_bucket(Bucket=name)
+            notifications = props.get("NotificationConfiguration") or {}
+            if (notifications.get("EventBridgeConfiguration") or {}).get("EventBridgeEnabled") in (True, "true"):
+                s3.put_bucket_notification_configuration(
+                    Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
+                )
 
     def _tables(self) -> None:
         ddb = self.clients("dynamodb")

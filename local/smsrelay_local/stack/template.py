@@ -154,6 +154,7 @@ class Template:
         "AWS::Serverless::LayerVersion": "LayerName",
         "AWS::Serverless::Api": "Name",
         "AWS::Logs::LogGroup": "LogGroupName",
+        "AWS::S3::Bucket": "BucketName",
     }
 
     def name_of(self, logical_id: str) -> str:
@@ -163,6 +164,8 @@ class Template:
             prop = self._NAME_PROPS.get(rtype)
             given = self.props(logical_id).get(prop) if prop else None
             name = str(self.resolve(given)) if given is not None else f"{self.stack_name}-{logical_id}"
+            if rtype == "AWS::S3::Bucket" and given is None:
+                name = name.lower()  # bucket names are lower case
             if rtype == "AWS::SQS::Queue" and self.props(logical_id).get("FifoQueue") and given is None:
                 name += ".fifo"
             self._names[logical_id] = name
@@ -210,6 +213,7 @@ class Template:
             "AWS::Serverless::LayerVersion": {"Ref": f"arn:aws:lambda:{r}:{a}:layer:{name}:1"},
             "AWS::Serverless::Api": {"Ref": "local", "RootResourceId": "local"},
             "AWS::Logs::LogGroup": {"Ref": name, "Arn": f"arn:aws:logs:{r}:{a}:log-group:{name}:*"},
+            "AWS::S3::Bucket": {"Ref": name, "Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com"},
         }
         if rtype == "AWS::Events::Rule":
             bus = self.props(logical_id).get("EventBusName")

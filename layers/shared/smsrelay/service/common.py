@@ -31,9 +31,21 @@ def status_events(transitions: Iterable[Transition]) -> list[StatusChanged]:
             previous_status=t.previous,
             vendor_code=t.code,
             time=t.at,
+            vendor_time=t.vendor_time,
         )
         for t in transitions
     ]
+
+
+def announce(applied: Sequence[Transition]) -> None:
+    """Status moves that happened: counted per status and vendor, published as events."""
+    if applied:
+        from .reports import count_statuses
+
+        count_statuses(applied)
+        from ..events import publish
+
+        publish(status_events(applied))
 
 
 def vendor_batch_limit(vendor: str) -> int:

@@ -1,28 +1,36 @@
 """Send one chunk to its vendor, exactly once.
 
-The chunk is claimed in DynamoDB before the vendor call. On redelivery the claim decides:
-done -> nothing to do; claimed by a live attempt -> come back later; claimed by an attempt that
-died and may have reached the vendor -> its recipients become `unknown` (never resent blind),
-unless the vendor deduplicates a resend with the same reference."""
+The chunk's claim (see `chunk_state`) is moved before every step that matters, and only from
+the state it was read in: `inflight` before the vendor call; `unknown` before recipients are
+marked unknown; `retry` as soon as the vendor's answer shows it took none of the remaining
+recipients (before they are failed over, split, refused or retried); a final state last.
+Whatever step a crash interrupts, the next look at the claim knows what may be done:
+- never claimed, held, `retry`: send (a `retry` chunk sends only the recipients it still owns);
+- `inflight` within its lease: another attempt is calling, come back later;
+- `inflight` past its lease, or `unknown`: the attempt may have reached the vendor, its
+  recipients become `unknown` and are never resent blind;
+- anything else: nothing left to do.
+
+An answer that may come after the vendor accepted (HTTP 500/502/504, a reset after the request
+was written, a read timeout, an unreadable answer) is ambiguous: `unknown`, never resent.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Sequence
 
+from ..chunk_state import ChunkState, Claim, Next, next_step
 from ..config import Settings, get_settings
 from ..dal import NotFound, Store, Transition, utcnow
-from ..events import publish
 from ..models import ALLOWED_FROM, ChunkItem, DispatchChunk, Status
 from ..observability import logger, metrics, vendor_metric
 from ..vendor_config import VendorNotConfigured, get_adapter
 from ..vendors import Capability, Outcome, SendOptions, SubmitResult, VendorAdapter, VendorError
-from . import dispatch_hooks, quiet_hours
-from .common import dumps, send_batches, status_events
-from .reports import apply_early_reports, count_statuses
-from .send import cut
+from . import chunks, health, quiet_hours
+from .common import SQS_MAX_DELAY_S, announce, dumps, send_batches
+from .reports import apply_early_reports
 
 
 class Redeliver(Exception):
@@ -41,42 +49,73 @@ class Dispatcher:
     # ------------------------------------------------------------------ entry
     def dispatch(self, chunk: DispatchChunk) -> str:
         """Handle one chunk; returns what happened (for logs and tests). Raises Redeliver to retry later."""
-        if self._hold(chunk):
-            return "held"
-        try:
-            adapter = get_adapter(chunk.vendor, self.settings)
-        except VendorNotConfigured as exc:
-            return self._fail_over(chunk, chunk.items, code="NOT_CONFIGURED", description=str(exc))
-        if (instead := dispatch_hooks.before_call(self, chunk, adapter)) is not None:
-            return instead  # quiet hours (held) or vendor health (failed over without a call)
-        claim = self.store.get_chunk(chunk.chunk_id)
-        state = claim["state"] if claim else None
-        if state in ("done", "unknown", "failed", "failed_over", "swept", "split"):
-            return "duplicate"  # swept: the sweeper resent its recipients under a new chunk
-        if state == "inflight":
-            if time.time() - float(claim["claimed_at"]) < self.settings.dispatch_lease_s:
-                raise Redeliver("chunk is being sent by another invocation", self.settings.dispatch_lease_s)
-            if not adapter.supports(Capability.RESEND_SAFE):
-                # The attempt that died may have reached the vendor: never resend blind.
-                return self._mark_unknown(
-                    chunk, claim, "CLAIMED_NOT_RECORDED", "earlier attempt died mid-call"
-                )
-        attempt = self.store.claim_chunk(chunk.chunk_id, vendor=chunk.vendor, previous=claim)
-        if attempt is None:
+        claim = self.store.get_claim(chunk.chunk_id)
+        step = next_step(claim, time.time(), self.settings.dispatch_lease_s)
+        if step == Next.FINISHED:
+            return "duplicate"  # done, failed, failed over, split, or swept (resent under a new chunk)
+        if step == Next.WAIT:
+            raise Redeliver("chunk is being sent by another invocation", self.settings.dispatch_lease_s)
+        if step == Next.MARK_UNKNOWN:
+            return self._mark_unknown(chunk, claim, "CLAIMED_NOT_RECORDED", "an attempt died mid-call")
+        adapter = self._adapter(chunk.vendor)
+        wait = chunks.wait_seconds(chunk, adapter, utcnow())
+        if wait > 0:
+            return self._hold(chunk, claim, wait)
+        claimed = self.store.move_claim(claim, ChunkState.INFLIGHT, vendor=chunk.vendor)
+        if claimed is None:
             raise Redeliver("lost the claim race", 5)
-        done = set(claim.get("done_idx", set())) if claim else set()
-        items = [item for item in chunk.items if item.index not in done]
-        return self._call(adapter, chunk, items, attempt)
+        items = self._owned(chunk, chunk.items) if claim.state == ChunkState.RETRY else list(chunk.items)
+        if not items:
+            self.store.move_claim(claimed, ChunkState.DONE)
+            return "duplicate"
+        if adapter is None:
+            return self._pass_on(chunk, claimed, items, "NOT_CONFIGURED", f"{chunk.vendor} is not configured")
+        if chunk.fallback and (reason := health.unavailable_reason(self.store, chunk.vendor)) is not None:
+            what = "circuit open" if reason == health.CIRCUIT_OPEN else "balance below min_balance"
+            return self._pass_on(chunk, claimed, items, reason, f"{chunk.vendor} skipped: {what}")
+        return self._call(adapter, chunk, items, claimed)
+
+    def _adapter(self, vendor: str) -> VendorAdapter | None:
+        try:
+            return get_adapter(vendor, self.settings)
+        except VendorNotConfigured:
+            return None
+
+    def _owned(self, chunk: DispatchChunk, items: Sequence[ChunkItem]) -> list[ChunkItem]:
+        """The items still queued and still this chunk's (an earlier attempt of it recorded or
+        handed over the others before it stopped)."""
+        mine = {
+            int(m["idx"])
+            for m in self.store.get_messages(chunk.request_id, [i.index for i in items])
+            if m.get("status") == Status.QUEUED.value and m.get("chunk") == chunk.chunk_id
+        }
+        return [item for item in items if item.index in mine]
+
+    # ------------------------------------------------------------------ waiting
+    def _hold(self, chunk: DispatchChunk, claim: Claim, wait: int) -> str:
+        """Back to the queue until its time (SQS delays 15 min at most): the claim says `held`
+        until then, so the sweeper leaves its recipients alone."""
+        due = time.time() + wait
+        if claim.state not in (None, ChunkState.HELD, ChunkState.RETRY):
+            return "duplicate"
+        if self.store.move_claim(claim, ChunkState.HELD, due_at=due) is None:
+            return "duplicate"  # taken meanwhile (e.g. swept: its recipients went on under a new chunk)
+        send_batches(self.settings.dispatch_queue_url, [dumps(chunk)], [min(wait, SQS_MAX_DELAY_S)])
+        if chunk.window is not None and quiet_hours.hold_seconds(chunk, None) > 0:
+            metrics.add_metric(name="HeldForQuietHours", unit="Count", value=len(chunk.items))
+            logger.info("chunk held for quiet hours", extra={"zone": chunk.zone, "wait_s": wait})
+        return "held"
 
     # ------------------------------------------------------------------ the vendor call
     def _call(
-        self, adapter: VendorAdapter, chunk: DispatchChunk, items: list[ChunkItem], attempt: int
+        self, adapter: VendorAdapter, chunk: DispatchChunk, items: list[ChunkItem], claim: Claim
     ) -> str:
         native_time = adapter.supports(Capability.SCHEDULED_SEND)
         options = SendOptions(
             send_at=chunk.send_at if native_time and chunk.send_at and chunk.send_at > utcnow() else None,
             sender_id=chunk.sender_id,
-            reference=chunk.chunk_id,
+            # our reference for this attempt (smsadmin's linkid): a new attempt takes a new one
+            reference=chunk.chunk_id if claim.attempt == 1 else f"{chunk.chunk_id}~a{claim.attempt}",
             daily_window=quiet_hours.native_window(adapter, chunk),
         )
         pairs = [
@@ -89,55 +128,62 @@ class Dispatcher:
             else:
                 results = adapter.send([to for to, _ in pairs], chunk.content, options)
         except VendorError as exc:
-            vendor_metric(
-                "VendorLatency", chunk.vendor, (time.perf_counter() - started) * 1000, "Milliseconds"
-            )
-            dispatch_hooks.after_call(self, chunk, (time.perf_counter() - started) * 1000, exc)
-            return self._on_error(adapter, chunk, items, attempt, exc)
-        vendor_metric("VendorLatency", chunk.vendor, (time.perf_counter() - started) * 1000, "Milliseconds")
-        dispatch_hooks.after_call(self, chunk, (time.perf_counter() - started) * 1000, None)
-        self._record(adapter, chunk, items, attempt, results)
-        self.store.set_chunk_state(chunk.chunk_id, "done", attempt)
+            self._count_call(chunk, started, exc)
+            return self._on_error(adapter, chunk, items, claim, exc)
+        self._count_call(chunk, started, None)
+        self._record(chunk, items, claim, results)
+        self.store.move_claim(claim, ChunkState.DONE)
         return "sent"
 
+    def _count_call(self, chunk: DispatchChunk, started: float, error: VendorError | None) -> None:
+        """Latency, and the call's outcome for the vendor's health: transport and transient
+        failures count as errors (a refusal is about the request, not the vendor being down)."""
+        latency_ms = (time.perf_counter() - started) * 1000
+        vendor_metric("VendorLatency", chunk.vendor, latency_ms, "Milliseconds")
+        failed = error is not None and error.outcome != Outcome.PERMANENT
+        health.record_call(self.store, chunk.vendor, error=failed, latency_ms=latency_ms)
+
     def _record(
-        self,
-        adapter: VendorAdapter,
-        chunk: DispatchChunk,
-        items: Sequence[ChunkItem],
-        attempt: int,
-        results: Sequence[SubmitResult],
-    ) -> list[ChunkItem]:
-        """Write per-recipient outcomes; returns the items whose outcome was transient (to retry)."""
+        self, chunk: DispatchChunk, items: Sequence[ChunkItem], claim: Claim, results: Sequence[SubmitResult]
+    ) -> None:
+        """Write per-recipient outcomes. A recipient the answer leaves out may have been sent:
+        unknown. Transient per-recipient codes go on under a follow-up chunk (or fail over)."""
         by_number: dict[str, list[SubmitResult]] = {}
         for result in results:
             by_number.setdefault(result.to, []).append(result)
         now = utcnow()
         transitions: list[Transition] = []
         retry: list[ChunkItem] = []
+        unheard: list[ChunkItem] = []
         for item in items:
             queue = by_number.get(item.to)
             if not queue:
+                unheard.append(item)
                 continue
             result = queue.pop(0)
             if result.outcome == Outcome.OK and result.vendor_ref:
                 transitions.append(self._transition(chunk, item, Status.SUBMITTED, now, result))
             elif result.outcome == Outcome.PERMANENT:
                 transitions.append(self._transition(chunk, item, Status.REJECTED, now, result))
+            elif result.outcome == Outcome.OK:
+                unheard.append(item)  # accepted without a reference to match its report on
             else:
                 retry.append(item)
         applied, conflicts = self.store.apply_transitions(transitions)
         if conflicts:
             logger.warning("messages moved before dispatch recorded them", extra={"count": len(conflicts)})
             applied += self._record_over_unknown(conflicts)
-        count_statuses(applied)
-        publish(status_events(applied))
+        announce(applied)
         self._apply_early_reports([t for t in applied if t.ref_key])
-        if retry:
-            self._retry_or_fail_over(
-                chunk, retry, attempt, code="RETRY", description="transient per-recipient code"
+        if unheard:
+            logger.warning(
+                "vendor answer left recipients out; they become unknown", extra={"count": len(unheard)}
             )
-        return retry
+            self._move(
+                chunk, unheard, Status.UNKNOWN, "NO_RESULT", "the vendor's answer did not name this recipient"
+            )
+        if retry:
+            self._retry_items(chunk, retry, claim)
 
     def _record_over_unknown(self, conflicts: Sequence[Transition]) -> list[Transition]:
         """A redelivery judged this attempt dead (lease over) and marked its messages `unknown`
@@ -150,7 +196,7 @@ class Dispatcher:
             except NotFound:
                 continue
             if current == Status.UNKNOWN and current in ALLOWED_FROM[t.status]:
-                again.append(dataclasses.replace(t, previous=current))
+                again.append(dataclasses.replace(t, previous=current, owner=None))
         applied, _ = self.store.apply_transitions(again)
         return applied
 
@@ -169,12 +215,11 @@ class Dispatcher:
         result: SubmitResult | None = None,
         code: str | None = None,
         description: str | None = None,
-        previous: Status = Status.QUEUED,
     ) -> Transition:
         return Transition(
             request_id=chunk.request_id,
             index=item.index,
-            previous=previous,
+            previous=Status.QUEUED,
             status=status,
             at=now,
             to=item.to,
@@ -184,6 +229,7 @@ class Dispatcher:
             code=(result.code if result else code) or None,
             description=(result.description if result else description) or None,
             client_ref=chunk.client_ref,
+            owner=chunk.chunk_id,
         )
 
     # ------------------------------------------------------------------ failures
@@ -192,173 +238,169 @@ class Dispatcher:
         adapter: VendorAdapter,
         chunk: DispatchChunk,
         items: list[ChunkItem],
-        attempt: int,
+        claim: Claim,
         exc: VendorError,
     ) -> str:
         log = {
             "vendor": chunk.vendor,
             "chunk_id": chunk.chunk_id,
-            "attempt": attempt,
+            "attempt": claim.attempt,
             "error": type(exc).__name__,
             "code": exc.code,
         }
-        done: set[int] = set()
         if exc.partial:  # earlier requests of this chunk went through: record them first
-            self._record(adapter, chunk, items, attempt, exc.partial)
             answered = {r.to for r in exc.partial}
-            done = {item.index for item in items if item.to in answered}
-            items = [item for item in items if item.index not in done]
-        if exc.may_have_reached and not adapter.supports(Capability.RESEND_SAFE):
+            self._record(chunk, [i for i in items if i.to in answered], claim, exc.partial)
+            items = [item for item in items if item.to not in answered]
+        if exc.may_have_reached:
             logger.warning("vendor call may have reached the vendor; recipients become unknown", extra=log)
-            self._transitions(chunk, items, Status.UNKNOWN, exc.code or type(exc).__name__, str(exc))
-            self.store.set_chunk_state(chunk.chunk_id, "unknown", attempt)
-            metrics.add_metric(name="DispatchUnknown", unit="Count", value=len(items))
+            moved = self.store.move_claim(claim, ChunkState.UNKNOWN)
+            if moved is not None:
+                self._move(chunk, items, Status.UNKNOWN, exc.code or type(exc).__name__, str(exc))
+                metrics.add_metric(name="DispatchUnknown", unit="Count", value=len(items))
             return "unknown"
+        # The vendor took none of the remaining recipients: say so first, whatever comes next.
+        retry = self.store.move_claim(claim, ChunkState.RETRY)
+        if retry is None:
+            return "duplicate"
         if exc.outcome == Outcome.PERMANENT and exc.code in adapter.number_refusal_codes and len(items) > 1:
             # The vendor refused the whole request for a bad number without naming it, and sent
             # nothing: halve the chunk until the bad number stands alone, the others go out.
             logger.warning("vendor refused a number in the request; splitting the chunk", extra=log)
-            return self._split(chunk, items, attempt, exc)
+            return self._split(chunk, items, retry, exc)
+        description = getattr(exc, "description", "") or str(exc)
         if exc.outcome == Outcome.PERMANENT:
             logger.warning("vendor refused the request", extra=log)
             if chunk.fallback:
-                return self._fail_over(chunk, items, exc.code, str(exc), attempt)
-            self._transitions(
-                chunk, items, Status.REJECTED, exc.code, getattr(exc, "description", "") or str(exc)
-            )
-            self.store.set_chunk_state(chunk.chunk_id, "failed", attempt)
+                return self._pass_on(chunk, retry, items, exc.code, description)
+            self._move(chunk, items, Status.REJECTED, exc.code, description)
+            self.store.move_claim(retry, ChunkState.FAILED)
             return "rejected"
         logger.warning("transient vendor error", extra=log)
-        if attempt < self.settings.max_attempts:
-            self.store.set_chunk_state(chunk.chunk_id, "retry", attempt, done_idx=done or {-1})
-            raise Redeliver(f"transient: {exc}", self.settings.retry_base_delay_s * 2 ** (attempt - 1))
-        return self._fail_over(chunk, items, exc.code or type(exc).__name__, str(exc), attempt)
+        if retry.attempt < self.settings.max_attempts:
+            raise Redeliver(f"transient: {exc}", self._backoff(retry.attempt))
+        return self._pass_on(chunk, retry, items, exc.code or type(exc).__name__, str(exc))
 
-    def _split(self, chunk: DispatchChunk, items: list[ChunkItem], attempt: int, exc: VendorError) -> str:
+    def _backoff(self, attempt: int) -> int:
+        return self.settings.retry_base_delay_s * 2 ** (attempt - 1)
+
+    def _split(self, chunk: DispatchChunk, items: list[ChunkItem], claim: Claim, exc: VendorError) -> str:
         middle = len(items) // 2
         halves = [
             chunk.model_copy(update={"chunk_id": f"{chunk.chunk_id}/{n}", "items": half})
             for n, half in enumerate((items[:middle], items[middle:]))
         ]
-        for half in halves:
-            self._hand_over(chunk, half, exc.code, "request refused for a bad number; split")
-        send_batches(self.settings.dispatch_queue_url, [dumps(h) for h in halves])
-        self.store.set_chunk_state(chunk.chunk_id, "split", attempt)
+        self._hand_over(chunk, halves, exc.code, "request refused for a bad number; split")
+        self.store.move_claim(claim, ChunkState.SPLIT)
         return "split"
 
-    def _retry_or_fail_over(
-        self, chunk: DispatchChunk, items: list[ChunkItem], attempt: int, code: str, description: str
-    ) -> None:
-        if attempt < self.settings.max_attempts:
-            retry = chunk.model_copy(update={"chunk_id": f"{chunk.chunk_id}~{attempt + 1}", "items": items})
-            self._hand_over(chunk, retry, code, description)
-            send_batches(
-                self.settings.dispatch_queue_url,
-                [dumps(retry)],
-                [self.settings.retry_base_delay_s * 2 ** (attempt - 1)],
+    def _retry_items(self, chunk: DispatchChunk, items: list[ChunkItem], claim: Claim) -> None:
+        """Recipients the vendor answered with a transient code: a follow-up chunk for them, or
+        the next vendor once the attempts are spent."""
+        code, description = "RETRY", "transient per-recipient code"
+        if claim.attempt < self.settings.max_attempts:
+            retry = chunk.model_copy(
+                update={"chunk_id": f"{chunk.chunk_id}~{claim.attempt + 1}", "items": items}
             )
+            self._hand_over(chunk, [retry], code, description, [self._backoff(claim.attempt)])
         else:
-            self._fail_over(chunk, items, code, description, None)
+            self._fail_over(chunk, items, code, description)
+
+    def _pass_on(
+        self, chunk: DispatchChunk, claim: Claim, items: Sequence[ChunkItem], code: str, description: str
+    ) -> str:
+        """No vendor call took these recipients: the next vendor of the route gets them, or
+        they end `failed` where the route is exhausted."""
+        if claim.state == ChunkState.INFLIGHT:
+            moved = self.store.move_claim(claim, ChunkState.RETRY)
+            if moved is None:
+                return "duplicate"
+            claim = moved
+        if self._fail_over(chunk, items, code, description):
+            self.store.move_claim(claim, ChunkState.FAILED_OVER)
+            return "failed_over"
+        self.store.move_claim(claim, ChunkState.FAILED)
+        return "failed"
 
     def _fail_over(
-        self,
-        chunk: DispatchChunk,
-        items: Sequence[ChunkItem],
-        code: str,
-        description: str,
-        attempt: int | None = None,
-    ) -> str:
+        self, chunk: DispatchChunk, items: Sequence[ChunkItem], code: str, description: str
+    ) -> bool:
+        """Hand the items to the next vendor of the route; False (and `failed`) when there is none."""
         if not chunk.fallback:
-            self._transitions(chunk, items, Status.FAILED, code, description)
-            if attempt is not None:
-                self.store.set_chunk_state(chunk.chunk_id, "failed", attempt)
-            return "failed"
+            self._move(chunk, items, Status.FAILED, code, description)
+            return False
         vendor, rest = chunk.fallback[0], chunk.fallback[1:]
         logger.warning(
             "failing over",
             extra={"from": chunk.vendor, "to": vendor, "chunk_id": chunk.chunk_id, "code": code},
         )
         metrics.add_metric(name="FailOver", unit="Count", value=len(items))
-        chunks = []
-        groups: dict[str | None, list[ChunkItem]] = {}
-        native = self._native_personalised(vendor)
-        for item in items:
-            text = item.content if item.content is not None else chunk.content
-            key = None if chunk.content is None and native else text
-            groups.setdefault(key, []).append(
-                item if key is None else item.model_copy(update={"content": None})
-            )
-        for text, group in groups.items():
-            for batch in cut(group, vendor, text):
-                chunks.append(
-                    chunk.model_copy(
-                        update={
-                            "chunk_id": f"{chunk.chunk_id}>{vendor}.{len(chunks)}",
-                            "vendor": vendor,
-                            "fallback": rest,
-                            "content": text,
-                            "items": batch,
-                            "hop": chunk.hop + 1,
-                        }
-                    )
-                )
-        for follow_up in chunks:
-            self._hand_over(chunk, follow_up, code, description)
-        send_batches(self.settings.dispatch_queue_url, [dumps(c) for c in chunks])
-        if attempt is not None:
-            self.store.set_chunk_state(chunk.chunk_id, "failed_over", attempt)
-        return "failed_over"
-
-    def _hand_over(self, chunk: DispatchChunk, follow_up: DispatchChunk, code: str, description: str) -> None:
-        """Before the follow-up is queued, its messages point at it and keep the vendor's code."""
-        self.store.note_handover(
-            chunk.request_id,
-            [item.index for item in follow_up.items],
-            chunk_id=follow_up.chunk_id,
-            next_vendor=follow_up.vendor,
-            fallback=follow_up.fallback,
-            vendor=chunk.vendor,
-            code=code,
-            description=description,
+        next_adapter = self._adapter(vendor)
+        follow_ups = chunks.regroup(
+            chunk,
+            items,
+            vendor=vendor,
+            fallback=rest,
+            limit=next_adapter.batch_limit if next_adapter else 100,
+            native=bool(next_adapter and next_adapter.supports(Capability.PERSONALISED_NATIVE)),
+            prefix=f"{chunk.chunk_id}>{vendor}",
+            hop=chunk.hop + 1,
         )
+        self._hand_over(chunk, follow_ups, code, description)
+        return True
 
-    def _native_personalised(self, vendor: str) -> bool:
-        try:
-            return get_adapter(vendor, self.settings).supports(Capability.PERSONALISED_NATIVE)
-        except VendorNotConfigured:
-            return False
+    def _hand_over(
+        self,
+        chunk: DispatchChunk,
+        follow_ups: Sequence[DispatchChunk],
+        code: str,
+        description: str,
+        delays: Sequence[int] | None = None,
+    ) -> None:
+        """The follow-ups take the messages over (conditionally: only those still queued and
+        still this chunk's), carry only those, and are queued."""
+        bodies: list[str] = []
+        waits: list[int] = []
+        for n, follow_up in enumerate(follow_ups):
+            moved = set(
+                self.store.note_handover(
+                    chunk.request_id,
+                    [item.index for item in follow_up.items],
+                    from_chunk=chunk.chunk_id,
+                    chunk_id=follow_up.chunk_id,
+                    next_vendor=follow_up.vendor,
+                    fallback=follow_up.fallback,
+                    vendor=chunk.vendor,
+                    code=code,
+                    description=description,
+                    hop=follow_up.hop,
+                )
+            )
+            carried = [item for item in follow_up.items if item.index in moved]
+            if carried:
+                bodies.append(dumps(follow_up.model_copy(update={"items": carried})))
+                waits.append(delays[n] if delays else 0)
+        if bodies:
+            send_batches(self.settings.dispatch_queue_url, bodies, waits)
 
-    def _transitions(
+    # ------------------------------------------------------------------ status moves
+    def _move(
         self, chunk: DispatchChunk, items: Sequence[ChunkItem], status: Status, code: str, description: str
     ) -> None:
+        """Move the queued items this chunk still owns to `status`, counted and announced."""
         now = utcnow()
         transitions = [
             self._transition(chunk, item, status, now, code=code, description=description) for item in items
         ]
         applied, _ = self.store.apply_transitions(transitions)
-        count_statuses(applied)
-        publish(status_events(applied))
+        announce(applied)
 
-    def _mark_unknown(self, chunk: DispatchChunk, claim: dict, code: str, description: str) -> str:
-        self._transitions(chunk, chunk.items, Status.UNKNOWN, code, description)
-        self.store.set_chunk_state(chunk.chunk_id, "unknown", int(claim["attempt"]))
+    def _mark_unknown(self, chunk: DispatchChunk, claim: Claim, code: str, description: str) -> str:
+        """An attempt died mid-call: its recipients may have been sent; never resent blind."""
+        if claim.state == ChunkState.INFLIGHT:
+            moved = self.store.move_claim(claim, ChunkState.UNKNOWN)
+            if moved is None:
+                raise Redeliver("the claim moved meanwhile", 5)
+        self._move(chunk, chunk.items, Status.UNKNOWN, code, description)
         metrics.add_metric(name="DispatchUnknown", unit="Count", value=len(chunk.items))
         return "unknown"
-
-    def _hold(self, chunk: DispatchChunk) -> bool:
-        """A chunk due later than SQS can delay comes back to the queue until it is due."""
-        if chunk.send_at is None:
-            return False
-        try:
-            if get_adapter(chunk.vendor, self.settings).supports(Capability.SCHEDULED_SEND):
-                return False
-        except VendorNotConfigured:
-            return False
-        wait = (chunk.send_at - utcnow()).total_seconds()
-        if wait <= 0:
-            return False
-        # The claim says "held until": the sweeper leaves it alone until then. A chunk the sweeper
-        # already took (swept) is dropped here: its recipients went on under a new chunk.
-        if self.store.hold_chunk(chunk.chunk_id, chunk.send_at.timestamp()):
-            send_batches(self.settings.dispatch_queue_url, [dumps(chunk)], [math.ceil(wait)])
-        return True

@@ -74,10 +74,10 @@ def native_window(adapter: VendorAdapter, chunk: DispatchChunk) -> tuple[dt.time
     return (start, end) if offset == NATIVE_WINDOW_OFFSET else None
 
 
-def hold_seconds(chunk: DispatchChunk, adapter: VendorAdapter | None) -> int:
+def hold_seconds(chunk: DispatchChunk, adapter: VendorAdapter | None, now: dt.datetime | None = None) -> int:
     """How long the system must still hold this chunk for its window (0: send now)."""
     if chunk.window is None:
         return 0
     if adapter is not None and native_window(adapter, chunk) is not None:
         return 0
-    return seconds_until_open(chunk.window, chunk.zone)
+    return seconds_until_open(chunk.window, chunk.zone, now)

@@ -111,6 +111,7 @@ def _transition(item: dict, report: DeliveryReport) -> Transition | None:
         client_ref=item.get("client_ref"),
         vendor_ref=item.get("adopt_ref"),
         ref_key=report.match_key if item.get("adopt_ref") else None,
+        vendor_time=report.occurred_at,
     )
 
 
@@ -178,7 +179,8 @@ def store_inbound(messages: Iterable[InboundMessage], store: Store) -> int:
                     vendor=message.vendor,
                     to=message.to,
                     content=message.content,
-                    time=message.received_at,
+                    time=message.received_at or utcnow(),
+                    vendor_time=message.received_at,
                     **{"from": message.from_},
                 )
             )

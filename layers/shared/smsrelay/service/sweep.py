@@ -1,10 +1,14 @@
-"""The sweeper (scheduled): nothing waits forever.
+"""The sweeper (scheduled): nothing waits forever, nothing is sent twice.
 
-- Recipients still `queued` past `queued_limit_s` whose chunk nobody finished are sent again
-  under a new chunk, after the old chunk is marked `swept` (a late redelivery of it then does
-  nothing); a chunk whose attempt died mid-call makes them `unknown`, as dispatch would.
-- Recipients `submitted` with no report after the report window become `unknown` (a late report
-  still settles them)."""
+- Acceptances that stopped (their invocation died, a part's queue message was lost) are
+  resumed: a reading job is queued again; finished ones not yet announced are announced.
+- Recipients still `queued` past `queued_limit_s` are judged by their chunk's claim, with the
+  same decision dispatch takes (`chunk_state.next_step`): a chunk nobody sent is taken over
+  with a conditional move of its claim (to `swept`) before its recipients go on under a new
+  chunk; one whose attempt died mid-call makes them `unknown`; a chunk being sent, held for
+  its time, or already finished is never resent. Two sweeps at once take a chunk over once.
+- Recipients `submitted` with no report after the report window become `unknown` (a late
+  report still settles them)."""
 
 from __future__ import annotations
 
@@ -12,14 +16,14 @@ import datetime as dt
 import time
 from dataclasses import dataclass
 
+from ..chunk_state import ChunkState, Next, next_step
 from ..config import Settings, get_settings
-from ..dal import Store, Transition, iso, utcnow
-from ..events import publish
-from ..models import ChunkItem, DispatchChunk, SendWindow, Status
+from ..dal import NotFound, RequestRecord, Store, Transition, iso, utcnow
+from ..models import AcceptJob, RequestState, SendOptionsSpec, Status
 from ..observability import logger, metrics
 from ..vendors import VENDOR_IDS
-from .common import dumps, send_batches, status_events
-from .reports import count_statuses
+from . import chunks
+from .common import announce, dumps, send_batches
 
 
 @dataclass
@@ -27,6 +31,7 @@ class SweepSummary:
     requeued: int = 0
     unknown_dispatch: int = 0
     expired: int = 0
+    resumed_requests: int = 0
 
 
 def run(settings: Settings | None = None, store: Store | None = None, limit: int = 10_000) -> SweepSummary:
@@ -34,65 +39,133 @@ def run(settings: Settings | None = None, store: Store | None = None, limit: int
     store = store or Store(settings)
     summary = SweepSummary()
     now = utcnow()
-    _sweep_queued(store, settings, now, limit, summary)
+    _resume_acceptances(store, settings, summary)
+    Sweeper(store, settings, summary).sweep_queued(now, limit)
     _expire_submitted(store, settings, now, limit, summary)
-    if summary.requeued or summary.unknown_dispatch or summary.expired:
+    if summary.requeued or summary.unknown_dispatch or summary.expired or summary.resumed_requests:
         logger.info("sweep done", extra={"summary": summary.__dict__})
     metrics.add_metric(name="SweptQueued", unit="Count", value=summary.requeued)
     metrics.add_metric(name="ExpiredSubmitted", unit="Count", value=summary.expired)
     return summary
 
 
-def _sweep_queued(
-    store: Store, settings: Settings, now: dt.datetime, limit: int, summary: SweepSummary
-) -> None:
-    stale = store.query_state(
-        "Q", before=iso(now - dt.timedelta(seconds=settings.queued_limit_s)), limit=limit
-    )
-    by_chunk: dict[str, list[dict]] = {}
-    for item in stale:
-        by_chunk.setdefault(item.get("chunk", ""), []).append(item)
-    requests: dict[str, dict] = {}
-    for chunk_id, items in by_chunk.items():
-        claim = store.get_chunk(chunk_id) if chunk_id else None
-        state = claim["state"] if claim else None
-        if state == "inflight" and time.time() - float(claim["claimed_at"]) < settings.dispatch_lease_s:
-            continue  # being sent right now
-        if state == "inflight" or state == "unknown":
-            # The attempt died mid-call (or was already judged so): never resend blind.
-            _move(store, items, Status.UNKNOWN, "CLAIMED_NOT_RECORDED", "dispatch attempt died mid-call")
-            summary.unknown_dispatch += len(items)
+def _resume_acceptances(store: Store, settings: Settings, summary: SweepSummary) -> None:
+    from .accept import Acceptance
+
+    now = time.time()
+    for item in store.unfinished_requests():
+        record = RequestRecord.from_item(item)
+        if record.state != RequestState.ACCEPTING:
+            Acceptance(settings, store)._announce(record)
             continue
-        if state == "swept":
-            continue  # already handed to a new chunk
-        if state == "held" and time.time() < float(claim["due_at"]) + settings.queued_limit_s:
-            continue  # a scheduled send waiting for its time (dispatch holds it)
-        if state in (None, "retry", "held") and not store.take_over_chunk(chunk_id, claim):
-            continue  # dispatch took it meanwhile
-        # A finished chunk whose follow-up (retry or fail-over) never came: these are resent too.
-        first = items[0]
-        request = requests.get(first["request_id"]) or store.get_request(first["request_id"])
-        requests[first["request_id"]] = request
-        personalised = "content" in first
-        chunk = DispatchChunk(
-            chunk_id=f"{chunk_id or first['request_id']}~swept{int(now.timestamp())}",
-            request_id=first["request_id"],
-            vendor=first["vendor"],
-            fallback=list(first.get("fallback", [])),
-            content=None if personalised else request.get("content"),
-            items=[
-                ChunkItem(index=int(i["idx"]), to=i["to"], content=i.get("content") if personalised else None)
-                for i in items
-            ],
-            client_ref=first.get("client_ref"),
-            sender_id=request.get("sender_id"),
-            window=SendWindow(start=first["window"][:5], end=first["window"][6:])
-            if first.get("window")
-            else None,
-            zone=first.get("zone"),
+        if (record.lease_until or 0) > now or record.touched_at > now - settings.accept_stale_s:
+            continue  # someone holds it, or it moved lately
+        send_batches(settings.send_queue_url, [dumps(AcceptJob(smsrelay_job=record.request_id))])
+        summary.resumed_requests += 1
+        logger.warning("resuming a stalled acceptance", extra={"request_id": record.request_id})
+
+
+class Sweeper:
+    def __init__(self, store: Store, settings: Settings, summary: SweepSummary):
+        self.store = store
+        self.settings = settings
+        self.summary = summary
+        self._parts: dict[tuple[str, int], str | None] = {}
+        self._options: dict[str, SendOptionsSpec] = {}
+
+    def sweep_queued(self, now: dt.datetime, limit: int) -> None:
+        stale = self.store.query_state(
+            "Q", before=iso(now - dt.timedelta(seconds=self.settings.queued_limit_s)), limit=limit
         )
-        send_batches(settings.dispatch_queue_url, [dumps(chunk)])
-        summary.requeued += len(items)
+        by_chunk: dict[str, list[dict]] = {}
+        for item in stale:
+            if self._part_written(item):  # an unfinished part belongs to its acceptance, not to us
+                by_chunk.setdefault(item.get("chunk", ""), []).append(item)
+        for chunk_id, items in by_chunk.items():
+            if chunk_id:
+                self._judge(chunk_id, items)
+
+    def _part_written(self, item: dict) -> bool:
+        key = (item["request_id"], int(item.get("part", -1)))
+        if key[1] < 0:
+            return True
+        if key not in self._parts:
+            part = self.store.get_part(*key)
+            self._parts[key] = part.get("state") if part else None
+        return self._parts[key] in ("written", "enqueued")
+
+    def _judge(self, chunk_id: str, items: list[dict]) -> None:
+        claim = self.store.get_claim(chunk_id)
+        step = next_step(
+            claim, time.time(), self.settings.dispatch_lease_s, held_grace_s=self.settings.queued_limit_s
+        )
+        if step in (Next.WAIT, Next.HOLD):
+            return  # being sent right now, or a scheduled send waiting for its time
+        if step == Next.MARK_UNKNOWN:
+            if (
+                claim.state == ChunkState.INFLIGHT
+                and self.store.move_claim(claim, ChunkState.UNKNOWN) is None
+            ):
+                return  # it moved meanwhile: judged again next time
+            self.summary.unknown_dispatch += self._move(
+                items, chunk_id, Status.UNKNOWN, "CLAIMED_NOT_RECORDED", "dispatch attempt died mid-call"
+            )
+            return
+        if step == Next.SEND:
+            if self.store.move_claim(claim, ChunkState.SWEPT) is None:
+                return  # dispatch (or another sweep) took it meanwhile
+            self._resend(chunk_id, items)
+        elif claim.state == ChunkState.SWEPT:
+            self._resend(chunk_id, items)  # a takeover that stopped midway: finish it
+        else:
+            # finished, yet a recipient it owns is still queued: it may have been sent; never resend
+            logger.warning(
+                "queued recipients under a finished chunk", extra={"chunk_id": chunk_id, "state": claim.state}
+            )
+            self.summary.unknown_dispatch += self._move(
+                items, chunk_id, Status.UNKNOWN, "CHUNK_FINISHED", "its chunk finished without recording it"
+            )
+
+    def _resend(self, chunk_id: str, items: list[dict]) -> None:
+        """The taken-over chunk's recipients go on under a new chunk that owns only them."""
+        items.sort(key=lambda i: int(i["idx"]))
+        options = self._request_options(items[0]["request_id"])
+        if options is None:
+            return
+        new_id = f"{chunk_id}~s{int(items[0]['idx'])}"
+        chunk = chunks.rebuild(new_id, items, options)
+        moved = set(
+            self.store.note_handover(
+                chunk.request_id,
+                [i.index for i in chunk.items],
+                from_chunk=chunk_id,
+                chunk_id=new_id,
+                next_vendor=chunk.vendor,
+                fallback=chunk.fallback,
+                vendor=chunk.vendor,
+                code="SWEPT",
+                description="sent again: its chunk was never sent",
+                hop=chunk.hop,
+            )
+        )
+        carried = [i for i in chunk.items if i.index in moved]
+        if carried:
+            send_batches(
+                self.settings.dispatch_queue_url, [dumps(chunk.model_copy(update={"items": carried}))]
+            )
+            self.summary.requeued += len(carried)
+
+    def _request_options(self, request_id: str) -> SendOptionsSpec | None:
+        if request_id not in self._options:
+            try:
+                record = self.store.load_request(request_id)
+            except NotFound:
+                return None
+            self._options[request_id] = SendOptionsSpec.model_validate(record.options)
+        return self._options[request_id]
+
+    def _move(self, items: list[dict], owner: str, status: Status, code: str, description: str) -> int:
+        return _move(self.store, items, status, code, description, owner=owner)
 
 
 def _expire_submitted(
@@ -102,11 +175,14 @@ def _expire_submitted(
     for vendor in VENDOR_IDS:
         items = list(store.query_state(f"P#{vendor}", before=before, limit=limit))
         if items:
-            moved = _move(store, items, Status.UNKNOWN, "NO_REPORT", "no report within the report window")
-            summary.expired += moved
+            summary.expired += _move(
+                store, items, Status.UNKNOWN, "NO_REPORT", "no report within the report window"
+            )
 
 
-def _move(store: Store, items: list[dict], status: Status, code: str, description: str) -> int:
+def _move(
+    store: Store, items: list[dict], status: Status, code: str, description: str, owner: str | None = None
+) -> int:
     now = utcnow()
     transitions = [
         Transition(
@@ -120,10 +196,10 @@ def _move(store: Store, items: list[dict], status: Status, code: str, descriptio
             code=code,
             description=description,
             client_ref=i.get("client_ref"),
+            owner=owner,
         )
         for i in items
     ]
     applied, _ = store.apply_transitions(transitions)
-    count_statuses(applied)
-    publish(status_events(applied))
+    announce(applied)
     return len(applied)

@@ -37,15 +37,24 @@ class VendorTimeout(VendorError):
     may_have_reached = True
 
 
-class VendorHTTPError(VendorError):
-    """The vendor answered with an HTTP error status (treated as 'not accepted')."""
+#: answers that say the request was not taken: too busy (503, 429) — retried, then failed over
+NOT_TAKEN_STATUSES = frozenset({429, 503})
 
-    may_have_reached = False
+
+class VendorHTTPError(VendorError):
+    """The vendor (or a proxy in front of it) answered with an HTTP error status.
+
+    A 5xx other than 503 may come after the vendor accepted the request (a 502/504 from a proxy
+    whose upstream took it, a 500 thrown after the insert): ambiguous, never resent. 503 and 429
+    say "not now": transient, not taken. Any other 4xx refused the request as sent."""
 
     def __init__(self, vendor: str, status_code: int, body: str = "", **kwargs):
         super().__init__(vendor, f"HTTP {status_code}: {body[:200]}", code=f"HTTP{status_code}", **kwargs)
         self.status_code = status_code
-        self.outcome = Outcome.TRANSIENT if status_code >= 500 or status_code == 429 else Outcome.PERMANENT
+        self.may_have_reached = status_code >= 500 and status_code not in NOT_TAKEN_STATUSES
+        self.outcome = (
+            Outcome.TRANSIENT if status_code >= 500 or status_code in NOT_TAKEN_STATUSES else Outcome.PERMANENT
+        )
 
 
 class VendorRequestError(VendorError):
