@@ -17,8 +17,7 @@ settings = get_settings()
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # Leave 10 s of the function's time for the last writes.
-    budget = max(1.0, min(settings.poll_time_budget_s, context.get_remaining_time_in_millis() / 1000 - 10))
-    summary = poll.run(settings, budget_s=budget)
+    # Drains stop with a margin before the function's own deadline (poll.FINAL_MARGIN_S).
+    summary = poll.run(settings, remaining_ms=context.get_remaining_time_in_millis())
     logger.info("poll done", extra={"summary": dataclasses.asdict(summary)})
     return dataclasses.asdict(summary)

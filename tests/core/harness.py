@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import boto3
 from werkzeug.serving import make_server
@@ -92,6 +92,49 @@ def api_event(
         "body": text if raw else None,
         "isBase64Encoded": encoded,
     }
+
+
+def http_api_event(
+    method: str,
+    path: str,
+    *,
+    body: bytes | str | None = None,
+    headers: dict | None = None,
+    raw_query: str = "",
+    path_parameters: dict | None = None,
+    source_ip: str = "127.0.0.1",
+) -> dict:
+    """The HTTP API (payload 2.0) event for one request: the raw query string as it came, and
+    the query decoded (as UTF-8) beside it, repeated keys joined by commas."""
+    raw = body.encode() if isinstance(body, str) else (body or b"")
+    try:
+        text, encoded = raw.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(raw).decode(), True
+    decoded: dict[str, str] = {}
+    for part in filter(None, raw_query.split("&")):
+        key, _, value = part.partition("=")
+        key, value = unquote(key.replace("+", " ")), unquote(value.replace("+", " "))
+        decoded[key] = f"{decoded[key]},{value}" if key in decoded else value
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": raw_query,
+        "headers": {k.lower(): v for k, v in (headers or {}).items()},
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip},
+            "stage": "$default",
+        },
+        "pathParameters": path_parameters,
+        "isBase64Encoded": encoded,
+    }
+    if decoded:
+        event["queryStringParameters"] = decoded
+    if raw:
+        event["body"] = text
+    return event
 
 
 class Harness:
@@ -268,8 +311,10 @@ class Harness:
                 self.sqs.delete_message(QueueUrl=self.queues["events"], ReceiptHandle=m["ReceiptHandle"])
 
     # ------------------------------------------------------------------ vendor pushes
-    def start_callback_server(self) -> str:
-        """Pushes from the simulators reach the real callback handlers as API Gateway events."""
+    def start_callback_server(self, payload: str = "1.0") -> str:
+        """Pushes from the simulators reach the real callback handlers as API Gateway events:
+        REST API events (payload 1.0: the query only decoded, as UTF-8) or HTTP API events
+        (payload 2.0: the raw query string too)."""
         lock = threading.Lock()
 
         def app(environ: dict, start_response: Callable) -> Any:
@@ -278,14 +323,24 @@ class Harness:
             if len(parts) != 3 or parts[0] != "callbacks":
                 return Response("not found", status=404)(environ, start_response)
             vendor, token = parts[1], parts[2]
-            event = api_event(
-                request.method,
-                request.path,
-                body=request.get_data(),
-                headers=dict(request.headers),
-                query=dict(parse_qsl(urlsplit(request.url).query, keep_blank_values=True)) or None,
-                path_parameters={"token": token},
-            )
+            if payload == "2.0":
+                event = http_api_event(
+                    request.method,
+                    request.path,
+                    body=request.get_data(),
+                    headers=dict(request.headers),
+                    raw_query=request.query_string.decode("latin-1"),
+                    path_parameters={"token": token},
+                )
+            else:
+                event = api_event(
+                    request.method,
+                    request.path,
+                    body=request.get_data(),
+                    headers=dict(request.headers),
+                    query=dict(parse_qsl(urlsplit(request.url).query, keep_blank_values=True)) or None,
+                    path_parameters={"token": token},
+                )
             with lock:  # one handler at a time, as in a test nothing depends on concurrency here
                 answer = self.invoke(f"callback_{vendor}", event)
             response = Response(

@@ -363,6 +363,165 @@ def test_report_before_its_message_is_applied_when_the_message_appears(env: Harn
     assert status_events(env, message_id) == [("submitted", "queued"), ("delivered", "submitted")]
 
 
+def unreadable_count(stdout: str) -> int:
+    """The UnreadableRecords metric as the functions emit it (EMF lines on stdout)."""
+    total = 0
+    for line in stdout.splitlines():
+        if '"UnreadableRecords"' in line:
+            value = json.loads(line)["UnreadableRecords"]
+            total += int(sum(value) if isinstance(value, list) else value)
+    return total
+
+
+def test_sms57_push_is_applied_record_by_record(
+    env: Harness, logs: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Finding 1: a record without mid (and one that is not an object) costs itself only; the
+    delivery report and the inbound message without mid (5.3: "可忽略") beside it are applied."""
+    view = submitted(env, "sms57")
+    good = {
+        "flag": 1,
+        "mid": view["vendor_ref"],
+        "mobile": domestic(view["to"]),
+        "stat": "DELIVRD",
+        "time": REPORT_TIME,
+    }
+    no_mid = {"flag": 1, "mobile": "13800138000", "stat": "DELIVRD", "time": REPORT_TIME}
+    reply = {
+        "flag": 0,
+        "mobile": "13800138001",
+        "content": "好的",
+        "accessCode": "10690",
+        "time": REPORT_TIME,
+    }
+    event = with_body(load("callback_sms57.json"), json.dumps([no_mid, good, "x", reply]).encode())
+    capsys.readouterr()
+    assert_ack(push(env, "sms57", with_token(event, env.tokens["sms57"])), "sms57")
+    assert env.message(view["message_id"])["status"] == "delivered"
+    received = [e["detail"] for e in env.events() if e["detail-type"] == "SMS Received"]
+    assert [(r["from"], r["content"]) for r in received] == [("+8613800138001", "好的")]
+    assert unreadable_count(capsys.readouterr().out) == 2
+    skipped = [json.loads(line) for line in logs if "unreadable record skipped" in line]
+    assert len(skipped) == 2 and "13800138000" not in str(skipped) and "8000" in skipped[0]["raw_record"]
+
+
+def test_kxt3_push_is_applied_item_by_item(env: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+    """Finding 1: kxt3 has no pull; an unreadable item must not cost the reports beside it."""
+    view = submitted(env, "kxt3")
+    items = [
+        {"token": view["vendor_ref"], "mobile": domestic(view["to"]), "resultCode": "0", "success": True},
+        {"mobile": "13500000000", "resultCode": "0", "success": True},  # no token
+    ]
+    fields = {"uid": "abc", "pwd": "123", "type": "report", "jsonData": json.dumps(items)}
+    event = with_credentials(
+        env,
+        "kxt3",
+        with_body(with_token(load("callback_kxt3.json"), env.tokens["kxt3"]), urlencode(fields).encode()),
+    )
+    capsys.readouterr()
+    assert_ack(push(env, "kxt3", event), "kxt3")
+    assert env.message(view["message_id"])["status"] == "delivered"
+    assert unreadable_count(capsys.readouterr().out) == 1
+
+
+@pytest.mark.parametrize("vendor", ["sms57", "kxt3"])
+def test_simulator_pushes_with_a_malformed_record_are_still_applied(env: Harness, vendor: str) -> None:
+    sim = env.simulators[vendor]
+    sim.malformed_push_records = True
+    try:
+        env.start_callback_server()
+        number = {"sms57": "+8613800000051", "kxt3": "+8613800000052"}[vendor]
+        answer = env.send({"recipients": [number], "content": "【Acme】hi", "vendor": vendor})
+        message = answer["message_ids"][0]
+        env.run_all(settle=lambda: env.message(message)["status"] == "delivered")
+        assert all(p["body"] in ("OK", "0") for p in sim.pushes)
+    finally:
+        sim.malformed_push_records = False
+
+
+@pytest.mark.parametrize("method", ["get", "post_query", "post_form"])
+def test_smsadmin_pushes_by_query_string_keep_their_gb2312_text(env: Harness, method: str) -> None:
+    """Finding 5: the document's pushes carry every field in the URL, GB2312 percent-encoded. On
+    an HTTP API route (payload 2.0: rawQueryString) the text arrives whole, by GET or POST."""
+    sim = env.simulators["smsadmin"]
+    sim.push_method = method
+    try:
+        env.start_callback_server(payload="2.0")
+        answer = env.send({"recipients": ["+8613800000061"], "content": "【Acme】hi", "vendor": "smsadmin"})
+        message = answer["message_ids"][0]
+        env.run_all(settle=lambda: env.message(message)["status"] == "delivered")
+        sim.inject_inbound("13800000062", "退订，谢谢")
+
+        def received() -> list[dict]:
+            return [e["detail"] for e in env.events() if e["detail-type"] == "SMS Received"]
+
+        env.run_all(settle=lambda: bool(received()))
+        assert [(r["from"], r["content"]) for r in received()] == [("+8613800000062", "退订，谢谢")]
+        assert [p["status"] for p in sim.pushes] == [200, 200]
+    finally:
+        sim.push_method = "post_form"
+
+
+def test_smsadmin_report_by_get_on_a_rest_route(env: Harness) -> None:
+    """On a REST API route (payload 1.0) the query comes decoded: a report (ASCII) reads as well."""
+    view = submitted(env, "smsadmin")
+    query = {
+        "Class": "rpt",
+        "SmsName": env.simulators["smsadmin"].uid,
+        "Mobile": domestic(view["to"]),
+        "LinkId": view["vendor_ref"],
+        "Report": "DELIVRD",
+        "ReportTime": REPORT_TIME,
+    }
+    event = with_token(load("callback_smsadmin.json"), env.tokens["smsadmin"])
+    event = with_body(event, b"") | {"httpMethod": "GET", "queryStringParameters": query}
+    assert_ack(push(env, "smsadmin", event), "smsadmin")
+    assert env.message(view["message_id"])["status"] == "delivered"
+
+
+def test_raw_request_reads_rest_and_http_api_events() -> None:
+    """REST API (1.0) events carry the query decoded; HTTP API (2.0) events the raw query too."""
+    from smsrelay.entry import raw_request
+
+    from .harness import api_event, http_api_event
+
+    raw = "Class=mo&Message=%CD%CB%B6%A9&Mobile=13800000001"
+    rest = raw_request(api_event("GET", "/callbacks/smsadmin/t", query={"Class": "mo"}, source_ip="1.2.3.4"))
+    assert (rest.method, rest.query, rest.raw_query, rest.source_ip) == (
+        "GET",
+        {"Class": "mo"},
+        "",
+        "1.2.3.4",
+    )
+    http = raw_request(http_api_event("GET", "/callbacks/smsadmin/t", raw_query=raw, source_ip="5.6.7.8"))
+    assert (http.method, http.raw_query, http.source_ip) == ("GET", raw, "5.6.7.8")
+    assert http.query["Class"] == "mo" and http.query["Message"] != "退订"  # decoded as UTF-8: garbled
+    posted = raw_request(http_api_event("POST", "/callbacks/sms57/t", body=b"[]"))
+    assert (posted.method, posted.body, posted.raw_query) == ("POST", b"[]", "")
+
+
+def test_an_undelivered_report_without_desc_does_not_keep_the_send_description(env: Harness) -> None:
+    """Finding 10: intl's examples leave `desc` empty; the message's description must follow the
+    report, not stay the send answer's "OK"."""
+    view = submitted(env, "intl")
+    assert view["description"] == "OK"
+    record = {
+        "desc": "",
+        "errorCode": "16",
+        "mobile": view["to"].lstrip("+"),
+        "msgId": view["vendor_ref"],
+        "status": 2,
+        "timestamp": "20261125101530",
+    }
+    event = with_body(load("callback_intl.json"), json.dumps(record).encode())
+    assert_ack(
+        push(env, "intl", with_credentials(env, "intl", with_token(event, env.tokens["intl"]))), "intl"
+    )
+    after = env.message(view["message_id"])
+    assert after["status"] == "undelivered" and after["code"] == "16"
+    assert after["description"] == "undelivered (errorCode 16)"
+
+
 def test_a_push_of_many_reports_is_read_moved_and_published_in_batches(env: Harness) -> None:
     """150 reports in one sms57 push (one of them twice, one for a reference nobody sent): the
     references are read 100 at a time, the messages moved 99 to a transaction, announced 10 to a call."""

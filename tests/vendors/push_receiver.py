@@ -29,8 +29,9 @@ class PushReceiver:
         raw = RawRequest(
             method=request.method,
             headers=dict(request.headers.items()),
-            query=request.args.to_dict(),
+            query=request.args.to_dict(),  # decoded as UTF-8, like API Gateway REST
             body=request.get_data(),
+            raw_query=request.query_string.decode("latin-1"),  # as HTTP API's rawQueryString
         )
         with self._cond:
             self.requests.append(raw)

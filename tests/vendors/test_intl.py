@@ -212,7 +212,7 @@ def test_wrong_app_key_is_1002(sim: IntlSimulator) -> None:
     adapter = IntlAdapter({**sim.settings(), "app_key": "nope"})
     with pytest.raises(VendorRequestError) as info:
         adapter.send(["+8613800000001"], "hi")
-    assert (info.value.code, info.value.outcome) == ("1002", Outcome.PERMANENT)
+    assert (info.value.code, info.value.outcome) == ("1002", Outcome.CONFIGURATION)
     assert sim.accepted == []
 
 
@@ -220,7 +220,7 @@ def test_wrong_secret_is_1003(sim: IntlSimulator) -> None:
     adapter = IntlAdapter({**sim.settings(), "app_secret": "wrong"})
     with pytest.raises(VendorRequestError) as info:
         adapter.balance()
-    assert (info.value.code, info.value.outcome) == ("1003", Outcome.PERMANENT)
+    assert (info.value.code, info.value.outcome) == ("1003", Outcome.CONFIGURATION)
 
 
 def test_lower_case_md5_secret_is_refused(sim: IntlSimulator) -> None:

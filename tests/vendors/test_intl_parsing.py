@@ -188,7 +188,7 @@ def test_failure_example_is_a_request_error() -> None:
         IntlAdapter(DOC_SETTINGS, session=CannedSession(FAILURE_ANSWER)).send(["+2348031000010"], "x")
     assert info.value.code == "1001"
     assert info.value.outcome == Outcome.PERMANENT
-    assert info.value.description == "Illegal cell phone"
+    assert info.value.description == "ParamError: bad parameter (Illegal cell phone)"
 
 
 def test_balance_example() -> None:
@@ -233,8 +233,34 @@ def _check_document_report(report: Any) -> None:
 
 
 def test_status_answer_example() -> None:
-    (report,) = parse_status_answer(STATUS_ANSWER)
+    (report,) = parse_status_answer(STATUS_ANSWER).reports
     _check_document_report(report)
+
+
+def test_an_undelivered_report_without_desc_is_described_by_its_code() -> None:
+    """Finding 10: the examples' desc is "": the message must not keep the send answer's "OK"."""
+    (report,) = parse_status_answer(STATUS_ANSWER).reports
+    assert report.description == "undelivered (errorCode 16)"
+    (pushed,) = parse_push_body(PUSH_BODY).reports
+    assert pushed.description == "undelivered (errorCode 16)"
+
+
+def test_a_queried_record_is_matched_by_its_own_msgid_and_mobile() -> None:
+    """The 4.4 request asks for two pairs; the 4.6 answer speaks of a third: it keeps its own."""
+    session = CannedSession(STATUS_ANSWER)
+    pairs = json.loads(STATUS_REQUEST_44)["data"]
+    (report,) = IntlAdapter(DOC_SETTINGS, session=session).query_reports(
+        [ReportQuery(vendor_ref=p["msgId"], to="+" + p["mobile"]) for p in pairs]
+    )
+    assert (report.vendor_ref, report.to) == ("240924170907169917", "+99121244155")
+
+
+def test_an_unreadable_record_of_a_status_answer_is_set_aside() -> None:
+    answer = json.loads(STATUS_ANSWER)
+    answer["data"].append({"mobile": "8613800000001", "status": 0})  # no msgId
+    batch = parse_status_answer(json.dumps(answer))
+    assert [r.vendor_ref for r in batch.reports] == ["240924170907169917"]
+    assert len(batch.unreadable) == 1 and "msgId" in batch.unreadable[0].reason
 
 
 def test_push_example_and_reply() -> None:
@@ -274,9 +300,9 @@ def test_push_example_and_reply() -> None:
 def test_status_values(status: Any, pushed: bool, expected: ReportStatus) -> None:
     record = {"mobile": "8613800000001", "msgId": "m1", "status": status, "errorCode": "X", "timestamp": ""}
     if pushed:
-        (report,) = parse_push_body(json.dumps(record))
+        (report,) = parse_push_body(json.dumps(record)).reports
     else:
-        (report,) = parse_status_answer(json.dumps({"code": 0, "msg": "ok", "data": [record]}))
+        (report,) = parse_status_answer(json.dumps({"code": 0, "msg": "ok", "data": [record]})).reports
     assert report.status == expected
     assert report.to == "+8613800000001"
 
@@ -294,7 +320,7 @@ def test_status_values(status: Any, pushed: bool, expected: ReportStatus) -> Non
 def test_timestamps(timestamp: str, expected: dt.datetime | None) -> None:
     (report,) = parse_push_body(
         json.dumps({"mobile": "1", "msgId": "m", "status": 0, "timestamp": timestamp})
-    )
+    ).reports
     assert report.occurred_at == expected
 
 
@@ -305,7 +331,7 @@ def test_vendor_time_zone_is_configurable() -> None:
 
 
 def test_status_answer_no_report_code_means_no_records() -> None:
-    assert parse_status_answer('{"code":1012,"msg":"NoReportError"}') == []
+    assert parse_status_answer('{"code":1012,"msg":"NoReportError"}').reports == []
 
 
 @pytest.mark.parametrize(
@@ -321,13 +347,19 @@ def test_status_answer_no_report_code_means_no_records() -> None:
         b'{"mobile":"1","msgId":"m","status":true}',
         b'{"mobile":"1","msgId":"m","status":0',
         b"\xff\xfe{",
-        b"[1]",
         b"[" * 100_000,  # deep nesting: json raises RecursionError, which must not escape
     ],
 )
 def test_unreadable_pushes(body: bytes) -> None:
     with pytest.raises(VendorParseError):
         IntlAdapter(DOC_SETTINGS).parse_push(RawRequest("POST", body=body))
+
+
+def test_a_list_push_keeps_its_readable_records() -> None:
+    body = json.dumps([1, json.loads(PUSH_BODY), {"msgId": "m", "status": 0}]).encode()
+    batch = IntlAdapter(DOC_SETTINGS).parse_push(RawRequest("POST", body=body))
+    assert [r.vendor_ref for r in batch.reports] == ["240924170907169917"]
+    assert len(batch.unreadable) == 2
 
 
 def test_push_by_get_is_unreadable() -> None:
@@ -355,10 +387,10 @@ def test_unreadable_balance_answers() -> None:
 DOCUMENT_CODES = {
     "0": Outcome.OK,
     "1001": Outcome.PERMANENT,
-    "1002": Outcome.PERMANENT,
-    "1003": Outcome.PERMANENT,
-    "1004": Outcome.PERMANENT,
-    "1005": Outcome.PERMANENT,
+    "1002": Outcome.CONFIGURATION,  # AppKeyError
+    "1003": Outcome.CONFIGURATION,  # PasswordError
+    "1004": Outcome.CONFIGURATION,  # BindIpError
+    "1005": Outcome.CONFIGURATION,  # AccountStop
     "1006": Outcome.PERMANENT,
     "1007": Outcome.PERMANENT,
     "1008": Outcome.PERMANENT,
@@ -447,7 +479,7 @@ def test_parse_push_raises_only_parse_errors(
     except VendorParseError:
         pass
     else:
-        assert batch.reports
+        assert batch.reports or batch.unreadable
         assert all(r.to.startswith("+") and r.vendor_ref for r in batch.reports)
     assert isinstance(adapter.check_push_credentials(request), bool)
 

@@ -73,6 +73,7 @@ def sim(_sim: Kxt3Simulator, _receiver: Receiver) -> Iterator[Kxt3Simulator]:
     _sim.reset()
     _sim.tokens.clear()
     _sim.balance = 1_000_000
+    _sim.malformed_push_records = False
     _sim.push_url = _receiver.url
     with _receiver._cond:
         _receiver.requests.clear()
@@ -124,12 +125,13 @@ def test_balance_is_sm_balance_in_messages_and_drops_by_the_fee(
     assert adapter.balance().balance == 1_000_000 - 2
 
 
-def test_balance_with_wrong_password_is_a_permanent_refusal(sim: Kxt3Simulator) -> None:
+def test_balance_with_wrong_password_is_a_configuration_error(sim: Kxt3Simulator) -> None:
     bad = Kxt3Adapter({**sim.settings(), "password": "wrong"})
     with pytest.raises(VendorRequestError) as info:
         bad.balance()
     assert info.value.code == "200"
-    assert info.value.outcome is Outcome.PERMANENT
+    assert info.value.outcome is Outcome.CONFIGURATION  # our setup, not the recipients' fault
+    assert info.value.description.startswith("authentication error")
     assert info.value.may_have_reached is False
 
 
@@ -267,6 +269,22 @@ def test_reports_are_pushed_in_one_batch_and_parse_to_the_sent_refs(
     wait_until(lambda: sim.pushes)  # recorded once the push's answer is back
     assert sim.pushes[0]["status"] == 200 and sim.pushes[0]["body"] == "0"
     assert Kxt3Adapter.push_ack.body == "0" and Kxt3Adapter.push_ack.status_code == 200
+
+
+def test_a_malformed_item_in_a_push_leaves_the_others_readable(
+    adapter: Kxt3Adapter, sim: Kxt3Simulator, receiver: Receiver
+) -> None:
+    """Finding 1: kxt3 has no pull, so a push refused whole would lose its reports for good."""
+    sim.malformed_push_records = True
+    results = adapter.send(["+8613800000001", "+8613800004040"], "hi")
+    (push,) = receiver.wait_for(1)
+    batch = adapter.parse_push(push)
+    assert {(r.to, r.status, r.vendor_ref) for r in batch.reports} == {
+        ("+8613800000001", ReportStatus.DELIVERED, results[0].vendor_ref),
+        ("+8613800004040", ReportStatus.UNDELIVERED, results[0].vendor_ref),
+    }
+    (skipped,) = batch.unreadable
+    assert "13500000000" in skipped.raw and "error" in skipped.reason
 
 
 def test_inbound_is_pushed_as_mo(adapter: Kxt3Adapter, sim: Kxt3Simulator, receiver: Receiver) -> None:

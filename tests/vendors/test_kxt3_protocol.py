@@ -143,6 +143,25 @@ def test_doc_report_push_as_json_object() -> None:
     _expect_doc_reports(RawRequest("POST", body=body.encode()))
 
 
+def test_doc_report_push_with_a_broken_item_keeps_the_others() -> None:
+    """Finding 1: the document's two reports plus an item without a token, as one array."""
+    items = [*json.loads(DOC_REPORT_JSONDATA), {"mobile": "13900000000", "resultCode": "0", "success": True}]
+    body = urlencode({"uid": "abc", "pwd": "123", "type": "report", "jsonData": json.dumps(items)}).encode()
+    batch = ADAPTER.parse_push(RawRequest("POST", body=body))
+    assert [(r.vendor_ref, r.to) for r in batch.reports] == [
+        ("7331", "+8613500000000"),
+        ("8469", "+8613700000000"),
+    ]
+    assert len(batch.unreadable) == 1 and "13900000000" in batch.unreadable[0].raw
+
+
+@pytest.mark.parametrize("json_data", ["", "null", "{}", "[1, 2", '"x"'])
+def test_a_push_whose_jsondata_cannot_be_read_is_refused_whole(json_data: str) -> None:
+    body = urlencode({"uid": "abc", "pwd": "123", "type": "report", "jsonData": json_data}).encode()
+    with pytest.raises(VendorParseError):
+        ADAPTER.parse_push(RawRequest("POST", body=body))
+
+
 @pytest.mark.parametrize("form", [False, True])
 def test_doc_mo_push(form: bool) -> None:
     if form:
@@ -199,13 +218,13 @@ DOC_CODES = {
     "110": Outcome.PERMANENT,
     "120": Outcome.PERMANENT,
     "130": Outcome.PERMANENT,
-    "200": Outcome.PERMANENT,
+    "200": Outcome.CONFIGURATION,  # 认证错
     "210": Outcome.TRANSIENT,
-    "220": Outcome.PERMANENT,
+    "220": Outcome.CONFIGURATION,  # 无效来源 (IP refused)
     "230": Outcome.TRANSIENT,
-    "240": Outcome.PERMANENT,
-    "250": Outcome.PERMANENT,
-    "260": Outcome.PERMANENT,
+    "240": Outcome.CONFIGURATION,  # 认证失败
+    "250": Outcome.CONFIGURATION,  # 账户已停用
+    "260": Outcome.CONFIGURATION,  # 机构已停用
     "300": Outcome.PERMANENT,
     "310": Outcome.PERMANENT,
     "320": Outcome.PERMANENT,

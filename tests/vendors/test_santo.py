@@ -21,6 +21,7 @@ from smsrelay.vendors import (
 )
 from smsrelay.vendors.errors import VendorConnectError, VendorHTTPError, VendorParseError, VendorTimeout
 from smsrelay.vendors.santo import SantoAdapter
+from smsrelay_local.simulators.base import Accepted, Fate
 from smsrelay_local.simulators.santo import SantoSimulator
 
 from .push_receiver import PushReceiver
@@ -217,7 +218,7 @@ def test_wrong_credentials_refuse_the_request(sim: SantoSimulator, field: str, v
     adapter = SantoAdapter({**sim.settings(), field: value})
     with pytest.raises(VendorRequestError) as info:
         adapter.send(["+8613800000001", "+8613800000002"], "a")
-    assert info.value.code == code and info.value.outcome is Outcome.PERMANENT
+    assert info.value.code == code and info.value.outcome is Outcome.CONFIGURATION
     assert info.value.may_have_reached is False
     with pytest.raises(VendorRequestError) as info:
         adapter.balance()
@@ -239,6 +240,26 @@ def test_balance_too_low_is_refused_0107(sim: SantoSimulator, adapter: SantoAdap
     assert info.value.code == "0107" and info.value.outcome is Outcome.PERMANENT
 
 
+def test_0112_sends_the_non_china_numbers_of_a_mixed_chunk_once(
+    sim: SantoSimulator, adapter: SantoAdapter
+) -> None:
+    """Finding 8: 0112 refuses the whole request for its +86 numbers and accepts nothing."""
+    sim.cn_templates = ["【Acme】"]
+    numbers = ["+6591234567", "+8613800000001", "+447911123456", "+8613800000002"]
+    with pytest.raises(VendorRequestError) as info:
+        adapter.send(numbers, "no template")
+    assert info.value.code == "0112" and info.value.outcome is Outcome.PERMANENT
+    assert {r.to: r.outcome for r in info.value.partial} == {
+        "+6591234567": Outcome.OK,
+        "+447911123456": Outcome.OK,
+    }
+    assert sorted(a.mobile for a in sim.accepted) == ["447911123456", "6591234567"]  # each once
+    assert [a["da"] for a in submits(sim)] == [
+        "6591234567,8613800000001,447911123456,8613800000002",
+        "6591234567,447911123456",
+    ]
+
+
 def test_domestic_numbers_without_template_are_refused_0112(
     sim: SantoSimulator, adapter: SantoAdapter
 ) -> None:
@@ -254,7 +275,8 @@ def test_ip_not_whitelisted_is_refused_0108(sim: SantoSimulator, adapter: SantoA
     sim.allowed_ips = ["10.0.0.1"]
     with pytest.raises(VendorRequestError) as info:
         adapter.send(["+8613800000001"], "a")
-    assert info.value.code == "0108"
+    assert info.value.code == "0108" and info.value.outcome is Outcome.CONFIGURATION
+    assert info.value.description == "our source IP is not on the vendor's whitelist"
 
 
 # --------------------------------------------------------------------------- the simulator's own refusals
@@ -418,6 +440,71 @@ def test_query_reports_pending_then_settled(sim: SantoSimulator, adapter: SantoA
     # one call per message (da optional), not one per number
     calls = [r["args"] for r in sim.requests if r["path"] == "/get-rptstatus"]
     assert len(calls) == 2 and all("da" not in c for c in calls)
+
+
+def test_query_matches_each_record_by_its_own_da(sim: SantoSimulator, adapter: SantoAdapter) -> None:
+    """Finding 4: asked about one number, the vendor answers every number of the message (as
+    4.6's example answers another da): a failed number is never recorded delivered."""
+    sim.push_url = None
+    delivered, failed = adapter.send(["+8613800000001", "+8613800004040"], "a")
+    wait_until(lambda: all(a.report_sent for a in sim.accepted), timeout=3)
+    reports = adapter.query_reports([ReportQuery(vendor_ref=failed.vendor_ref or "", to=failed.to)])
+    assert {(r.to, r.status) for r in reports} == {
+        ("+8613800000001", ReportStatus.DELIVERED),
+        ("+8613800004040", ReportStatus.UNDELIVERED),
+    }
+    assert {r.match_key for r in reports} == {delivered.match_key, failed.match_key}
+
+
+def test_references_are_the_send_examples_20_digits_and_match_as_given(
+    sim: SantoSimulator, adapter: SantoAdapter, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 10: mtmsgid like 21426847850888196661 (past 64 bits; here with a leading zero)
+    comes back in pushes and queries exactly as answered."""
+    monkeypatch.setattr(sim, "new_msgid", lambda: "01426847850888196661")
+    (result,) = adapter.send(["+6591234567"], "a")
+    assert result.vendor_ref == "01426847850888196661"
+    (push,) = receiver.wait_for_ref(result.vendor_ref, 1)
+    (pushed,) = adapter.parse_push(push).reports
+    (queried,) = adapter.query_reports([ReportQuery(vendor_ref=result.vendor_ref, to=result.to)])
+    assert pushed.match_key == queried.match_key == result.match_key
+
+
+def test_simulator_references_have_the_send_examples_form(sim: SantoSimulator, adapter: SantoAdapter) -> None:
+    refs = {r.vendor_ref or "" for r in (adapter.send([f"+65912345{i:02d}"], "a")[0] for i in range(5))}
+    assert len(refs) == 5 and all(len(ref) == 20 and ref.isdigit() for ref in refs)
+
+
+# 4.6, verbatim: the request asks for one da, the answer is about another
+DOC_RPTSTATUS_REQUEST = (
+    "http://api2.santo.cc/get-rptstatus?cpid=Test101&cppwd=Test101&msgid=054322165bafe3&da=8613910825657"
+)
+DOC_RPTSTATUS_ANSWER = (
+    '[{"cpid":"Test101","errcode":"000","mtstat":"success","msgid":"054322165bafe3","da":"8615711586282"}]'
+)
+
+
+def test_simulator_answers_the_documents_report_query_as_the_document_does(sim: SantoSimulator) -> None:
+    """Finding 10: a message of 8615711586282, asked about with da=8613910825657 as 4.6 asks."""
+    record = Accepted("054322165bafe3", "8615711586282", "测试内容", Fate.DELIVERED, report_sent=True)
+    with sim.lock:
+        sim.by_msgid["054322165bafe3"] = [record]
+    answer = requests.get(DOC_RPTSTATUS_REQUEST.replace("http://api2.santo.cc", sim.base_url), timeout=5)
+    assert answer.text == DOC_RPTSTATUS_ANSWER
+
+
+def test_simulator_answers_every_number_of_the_message(sim: SantoSimulator, adapter: SantoAdapter) -> None:
+    sim.push_url = None
+    results = adapter.send(["+6591234567", "+447911123456", "+8613800000001"], "a")
+    answer = raw_get(
+        sim,
+        "/get-rptstatus",
+        cpid="Test101",
+        cppwd="Test101",
+        msgid=results[0].vendor_ref or "",
+        da="6591234567",
+    )
+    assert [r["da"] for r in answer.json()] == ["6591234567", "447911123456", "8613800000001"]
 
 
 def test_query_one_number_passes_da(sim: SantoSimulator, adapter: SantoAdapter) -> None:

@@ -62,10 +62,10 @@ DOCUMENT_CODES = {
     "000": Outcome.OK,
     "0101": Outcome.PERMANENT,
     "0100": Outcome.PERMANENT,
-    "0104": Outcome.PERMANENT,
-    "0106": Outcome.PERMANENT,
+    "0104": Outcome.CONFIGURATION,  # 账号信息错误
+    "0106": Outcome.CONFIGURATION,  # 账号密码错误
     "0107": Outcome.PERMANENT,
-    "0108": Outcome.PERMANENT,
+    "0108": Outcome.CONFIGURATION,  # IP 未在白名单中
     "0110": Outcome.PERMANENT,
     "0111": Outcome.PERMANENT,
     "0112": Outcome.PERMANENT,
@@ -163,7 +163,7 @@ def test_failure_examples_with_a_real_code(text: str) -> None:
     adapter, _ = canned(text.replace("错误代码", "0106"))
     with pytest.raises(VendorRequestError) as info:
         adapter.send(["+8613910825657", "+8618820828080"], "x")
-    assert info.value.code == "0106" and info.value.outcome is Outcome.PERMANENT
+    assert info.value.code == "0106" and info.value.outcome is Outcome.CONFIGURATION
 
 
 @pytest.mark.parametrize(
@@ -223,11 +223,11 @@ def test_rptstatus_example() -> None:
 
 
 def test_rptstatus_example_asked_with_da() -> None:
-    # The document asks with da=8613910825657 and shows another da in the answer: the answer is
-    # for the number asked about.
+    """Finding 4: the document asks with da=8613910825657 and answers a record for
+    8615711586282: the record is that number's, never relabelled to the number asked."""
     adapter, session = canned(RPTSTATUS)
     (report,) = adapter.query_reports([ReportQuery(vendor_ref="054322165bafe3", to="+8613910825657")])
-    assert report.to == "+8613910825657" and report.status is ReportStatus.DELIVERED
+    assert report.to == "+8615711586282" and report.status is ReportStatus.DELIVERED
     assert sent_query(session) == (
         "/get-rptstatus",
         "cpid=Test101&cppwd=Test101&msgid=054322165bafe3&da=8613910825657",
@@ -243,10 +243,17 @@ def test_rptstatus_example_asked_with_da() -> None:
     ],
 )
 def test_rptstatus_states(mtstat: str, status: ReportStatus) -> None:
-    (record, _), *_ = parse_rptstatus_answer(RPTSTATUS.replace('"success"', f'"{mtstat}"'))
+    ((record, _), *_), _ = parse_rptstatus_answer(RPTSTATUS.replace('"success"', f'"{mtstat}"'))
     adapter, _ = canned(RPTSTATUS.replace('"success"', f'"{mtstat}"'))
     (report,) = adapter.query_reports([ReportQuery(vendor_ref="054322165bafe3", to="+8615711586282")])
     assert record.mtstat == mtstat and report.status is status
+
+
+def test_rptstatus_record_without_da_is_set_aside_not_guessed() -> None:
+    answer = '[{"cpid":"Test101","errcode":"000","mtstat":"failed","msgid":"054322165bafe3"}]'
+    adapter, _ = canned(answer)
+    (batch,) = adapter.query_report_batches([ReportQuery(vendor_ref="054322165bafe3", to="+8613910825657")])
+    assert batch.reports == [] and len(batch.unreadable) == 1
 
 
 def test_rptstatus_refusal() -> None:

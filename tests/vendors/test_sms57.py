@@ -57,7 +57,8 @@ DEFAULTS: dict[str, Any] = {
     "disabled": False,
     "password_mode": "md5",
     "push_url": None,
-    "push_retries": 2,
+    "max_numbers": 500,
+    "malformed_push_records": False,
 }
 
 
@@ -186,9 +187,37 @@ def test_send_personalised_uses_p2p(sim: Sms57Simulator, adapter: Sms57Adapter, 
     }
     sent = wire.bodies[-1]
     assert sent["action"] == "p2p"
-    assert sent["mobileContentList"] == "13800000001#内容一\n13800000002#内容二"
+    assert sent["mobileContentList"] == "13800000001#内容一\r13800000002#内容二"  # CR, as the example
     # MD5("123456" + "10690231221" + "13800000001#内容一13800000002#内容二")
     assert sent["password"] == "545fe3482e483325b6d1286df7d5ebe6"
+
+
+@pytest.mark.parametrize(
+    ("separator", "error"),
+    [
+        ("lf", VendorParseError),  # one record whose text holds the rest: one result comes back
+        ("crlf", VendorRequestError),  # the second record starts with LF: STATUS 1
+    ],
+)
+def test_p2p_separator_setting_changes_the_list_not_the_password(
+    sim: Sms57Simulator, wire: Wire, separator: str, error: type[Exception]
+) -> None:
+    adapter = Sms57Adapter({**sim.settings(), "p2p_separator": separator}, session=wire.session)
+    with pytest.raises(error):  # this simulator takes CR only, as the document's example
+        adapter.send_personalised([("+8613800000001", "内容一"), ("+8613800000002", "内容二")])
+    sent = wire.bodies[-1]
+    line_break = {"lf": "\n", "crlf": "\r\n"}[separator]
+    assert sent["mobileContentList"] == f"13800000001#内容一{line_break}13800000002#内容二"
+    assert sent["password"] == "545fe3482e483325b6d1286df7d5ebe6"  # the hash never sees the separator
+
+
+def test_p2p_records_are_separated_by_cr_as_the_example(sim: Sms57Simulator, adapter: Sms57Adapter) -> None:
+    """Finding 6: joined with LF, a CR-only gateway reads one record whose text holds the rest."""
+    adapter.send_personalised([("+8613800000001", "内容一"), ("+8613800000002", "内容二")])
+    assert [(a.mobile, a.content) for a in sim.accepted] == [
+        ("13800000001", "内容一"),
+        ("13800000002", "内容二"),
+    ]
 
 
 def test_p2p_chunks_at_500_and_falls_back_to_send_for_line_breaks(
@@ -240,7 +269,8 @@ def test_pull_reports_delivered_and_undelivered(
     sent = adapter.send(["+8613800000001", "+8613800004040", "+8613800000000"], "hi")
     wait_until(lambda: len(sim.pending_reports) == 2)
 
-    reports = {r.to: r for r in adapter.pull_reports()}
+    batch = adapter.pull_reports()
+    reports = {r.to: r for r in batch.reports}
 
     assert wire.bodies[-1]["action"] == "report" and wire.bodies[-1]["size"] == "1000"
     assert set(reports) == {"+8613800000001", "+8613800004040"}  # 0000: no report ever
@@ -250,7 +280,9 @@ def test_pull_reports_delivered_and_undelivered(
     assert failed.status is ReportStatus.UNDELIVERED and failed.code == "MA:0029"
     assert failed.vendor_ref == sent[1].vendor_ref
     assert ok.occurred_at is not None and ok.occurred_at.utcoffset() == CHINA_TZ.utcoffset(None)
-    assert adapter.pull_reports() == []  # each handed out once
+    assert batch.more and not batch.unreadable
+    empty = adapter.pull_reports()  # each handed out once
+    assert (empty.reports, empty.more) == ([], False)
 
 
 def test_pull_reports_respects_size(sim: Sms57Simulator, adapter: Sms57Adapter) -> None:
@@ -267,19 +299,19 @@ def test_pull_reports_respects_size(sim: Sms57Simulator, adapter: Sms57Adapter) 
         },
     )
     assert len(response.json()["list"]) == 10  # the document's minimum size
-    assert len(adapter.pull_reports()) == 5
+    assert len(adapter.pull_reports().reports) == 5
 
 
 def test_pull_inbound_sends_size_and_szie(sim: Sms57Simulator, adapter: Sms57Adapter, wire: Wire) -> None:
     sim.inject_inbound("13800000001", "退订")
-    inbound = adapter.pull_inbound()
+    inbound = adapter.pull_inbound().inbound
     sent = wire.bodies[-1]
     assert sent["action"] == "mo" and sent["size"] == sent["szie"] == "1000"
     assert len(inbound) == 1
     message = inbound[0]
     assert message.from_ == "+8613800000001" and message.to == "10690231221" and message.content == "退订"
     assert message.received_at is not None and message.vendor_ref
-    assert adapter.pull_inbound() == []
+    assert adapter.pull_inbound().inbound == []
 
 
 def test_simulator_takes_the_misspelt_szie(sim: Sms57Simulator, adapter: Sms57Adapter) -> None:
@@ -321,13 +353,29 @@ def test_push_mixes_reports_and_inbound_in_one_array(
     assert not push_sim.pending_reports  # pushed, not kept for pull
 
 
-def test_unacknowledged_push_is_retried(push_sim: Sms57Simulator, receiver: Receiver) -> None:
+def test_unacknowledged_push_is_not_pushed_again(push_sim: Sms57Simulator, receiver: Receiver) -> None:
+    """6.3 only asks the client to answer OK: nothing in the document pushes a second time."""
     receiver.reply_body = "FAIL"
     push_sim.inject_inbound("13800000001", "hi")
-    receiver.wait_for(3)
-    time.sleep(0.2)
-    assert len(receiver.requests) == 3  # the first push and push_retries=2 more
-    assert {p.body for p in receiver.requests} == {receiver.requests[0].body}
+    receiver.wait_for(1)
+    time.sleep(0.3)
+    assert len(receiver.requests) == 1
+
+
+def test_a_malformed_record_in_a_push_leaves_the_others_readable(
+    push_sim: Sms57Simulator, receiver: Receiver, adapter: Sms57Adapter
+) -> None:
+    """Finding 1: one record without `mid` costs that record only, not the array."""
+    push_sim.malformed_push_records = True
+    sent = adapter.send(["+8613800000001"], "hi")
+    push_sim.inject_inbound("13800000009", "好的", mid=None)  # an inbound `mid` may be left out
+    wait_until(lambda: sum(len(json.loads(p.body)) for p in receiver.requests) >= 3)
+    batches = [adapter.parse_push(p) for p in receiver.requests]
+    reports = [r for b in batches for r in b.reports]
+    assert [(r.vendor_ref, r.status) for r in reports] == [(sent[0].vendor_ref, ReportStatus.DELIVERED)]
+    assert [m.content for b in batches for m in b.inbound] == ["好的"]
+    skipped = [u for b in batches for u in b.unreadable]
+    assert skipped and all("mid" in u.reason for u in skipped)
 
 
 # --------------------------------------------------------------------------- refusals
@@ -337,7 +385,8 @@ def test_wrong_password_is_status_3(sim: Sms57Simulator) -> None:
     adapter = Sms57Adapter({**sim.settings(), "password": "wrong"})
     with pytest.raises(VendorRequestError) as err:
         adapter.send(["+8613800000001"], "hi")
-    assert err.value.code == "3" and err.value.outcome is Outcome.PERMANENT and not err.value.may_have_reached
+    assert err.value.code == "3" and err.value.outcome is Outcome.CONFIGURATION
+    assert not err.value.may_have_reached and err.value.description
     with pytest.raises(VendorRequestError) as err:
         adapter.balance()
     assert err.value.code == "3"
@@ -373,16 +422,44 @@ def test_more_than_500_numbers_is_status_102(sim: Sms57Simulator, adapter: Sms57
 
 
 def test_p2p_with_more_than_500_lines_is_status_102(sim: Sms57Simulator, adapter: Sms57Adapter) -> None:
-    listing = "\n".join(f"139{i:08d}#m" for i in range(501))
+    listing = "\r".join(f"139{i:08d}#m" for i in range(501))
     data = {
         "action": "p2p",
         "account": "922011",
-        "password": adapter.password_for("10690231221" + listing.replace("\n", "")),
+        "password": adapter.password_for("10690231221" + listing.replace("\r", "")),
         "mobileContentList": listing,
         "extno": "10690231221",
         "rt": "json",
     }
     assert requests.post(sim.base_url + "/sms", data=data).json()["status"] == "102"
+
+
+def test_102_halves_the_request_sends_each_number_once_and_keeps_the_smaller_size(
+    sim: Sms57Simulator, adapter: Sms57Adapter, wire: Wire
+) -> None:
+    """Finding 7: a gateway that enforces the advised 200 answers 102 (nothing accepted)."""
+    sim.max_numbers = 200
+    numbers = [f"+86139{i:08d}" for i in range(1, 501)]
+    results = adapter.send(numbers, "hi")
+    assert [r.to for r in results] == numbers and {r.outcome for r in results} == {Outcome.OK}
+    assert sorted(a.mobile for a in sim.accepted) == sorted(n[3:] for n in numbers)  # each once
+    assert [len(b["mobile"].split(",")) for b in wire.bodies] == [500, 250, 125, 125, 125, 125]
+    assert adapter.batch_limit == 125  # remembered for this vendor's next requests
+    wire.bodies.clear()
+    adapter.send_personalised([(n, f"m{i}") for i, n in enumerate(numbers[:300])])
+    assert [len(b["mobileContentList"].split("\r")) for b in wire.bodies] == [125, 125, 50]
+
+
+def test_102_with_an_error_midway_keeps_what_was_accepted_as_partial(
+    sim: Sms57Simulator, adapter: Sms57Adapter
+) -> None:
+    sim.max_numbers = 200
+    sim.inject_fault("http503", path="/sms", after=3)  # 500 -> 102, 250 -> 102, 125 ok, then 503
+    numbers = [f"+86139{i:08d}" for i in range(1, 501)]
+    with pytest.raises(VendorHTTPError) as err:
+        adapter.send(numbers, "hi")
+    assert [r.to for r in err.value.partial] == numbers[:125]
+    assert len(sim.accepted) == 125
 
 
 def test_empty_content_is_refused(sim: Sms57Simulator, adapter: Sms57Adapter) -> None:
@@ -395,7 +472,7 @@ def test_empty_content_is_refused(sim: Sms57Simulator, adapter: Sms57Adapter) ->
 def test_wrong_extno_is_result_10(sim: Sms57Simulator) -> None:
     adapter = Sms57Adapter({**sim.settings(), "extno": "10655"})
     (result,) = adapter.send(["+8613800000001"], "hi")
-    assert result.outcome is Outcome.PERMANENT and result.code == "10"
+    assert result.outcome is Outcome.CONFIGURATION and result.code == "10"  # our settings, not the number
     assert sim.accepted == []
 
 
@@ -427,7 +504,8 @@ def test_disabled_account_is_status_7(sim: Sms57Simulator, adapter: Sms57Adapter
     sim.disabled = True
     with pytest.raises(VendorRequestError) as err:
         adapter.send(["+8613800000001"], "hi")
-    assert err.value.code == "7" and err.value.outcome is Outcome.PERMANENT
+    assert err.value.code == "7" and err.value.outcome is Outcome.CONFIGURATION
+    assert err.value.description == "account disabled at the vendor"
 
 
 def test_malformed_requests_are_status_1(sim: Sms57Simulator) -> None:

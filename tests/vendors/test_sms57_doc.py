@@ -273,17 +273,22 @@ def test_doc_query_requests(example: str) -> None:
 STATUS_CODES = {
     "0": Outcome.OK,
     "1": Outcome.PERMANENT,
-    "2": Outcome.PERMANENT,
-    "3": Outcome.PERMANENT,
-    "4": Outcome.PERMANENT,
+    "2": Outcome.CONFIGURATION,  # IP 鉴权错误
+    "3": Outcome.CONFIGURATION,  # 账号密码不正确
+    "4": Outcome.CONFIGURATION,  # 版本号错误
     "5": Outcome.TRANSIENT,
-    "6": Outcome.PERMANENT,
-    "7": Outcome.PERMANENT,
+    "6": Outcome.CONFIGURATION,  # 接入点错误 (a CMPP account)
+    "7": Outcome.CONFIGURATION,  # 账号已停用
     "21": Outcome.TRANSIENT,
     "100": Outcome.TRANSIENT,
-    "102": Outcome.PERMANENT,
+    "102": Outcome.TRANSIENT,  # nothing accepted; the adapter resends in halves first
 }
-RESULT_CODES = {"0": Outcome.OK, "10": Outcome.PERMANENT, "15": Outcome.PERMANENT, "17": Outcome.PERMANENT}
+RESULT_CODES = {
+    "0": Outcome.OK,
+    "10": Outcome.CONFIGURATION,  # extno 错误: the setting, not the number
+    "15": Outcome.PERMANENT,
+    "17": Outcome.PERMANENT,
+}
 STAT_CODES = [
     "DELIVRD",
     "EXPIRED",
@@ -325,7 +330,7 @@ def test_result_codes_refuse_one_recipient(code: str) -> None:
         json.dumps(answer), [("+8613800000001", "13800000001"), ("+8613800000002", "13800000002")]
     )
     assert ok.outcome is Outcome.OK and ok.vendor_ref == "4C2CA88382720003"
-    assert refused.outcome is Outcome.PERMANENT and refused.code == code and refused.vendor_ref is None
+    assert refused.outcome is RESULT_CODES[code] and refused.code == code and refused.vendor_ref is None
 
 
 @pytest.mark.parametrize("stat", STAT_CODES)
@@ -435,13 +440,36 @@ def test_answer_readers_raise_only_vendor_errors(text: str) -> None:
             read()
 
 
-def test_pull_keeps_readable_records_and_push_refuses_the_whole_body() -> None:
+def test_pull_and_push_keep_the_readable_records_of_an_array() -> None:
+    """Finding 1: a record without mid (or mobile) costs itself only; 6.3 promises no re-push."""
     good = {"flag": 1, "mid": "A1", "mobile": "13800000001", "stat": "DELIVRD", "time": "2017-04-12 01:38:21"}
     bad = {"flag": 1, "mid": "A2", "stat": "DELIVRD"}  # no mobile
+    no_mid = {"flag": 1, "mobile": "13800000002", "stat": "DELIVRD"}
     pulled = read_pull_answer("report", json.dumps({"status": 0, "list": [good, bad]}))
     assert [r.vendor_ref for r in pulled.reports] == ["A1"]  # pulled records are handed out once: keep A1
+    pushed = ADAPTER.parse_push(RawRequest("POST", body=json.dumps([bad, good, no_mid]).encode()))
+    assert [r.vendor_ref for r in pushed.reports] == ["A1"]
+    assert [u.reason for u in pushed.unreadable] == [
+        "sms57: report lacks mid, mobile or stat",
+        "sms57: report lacks mid, mobile or stat",
+    ]
+    assert '"mobile": "13800000002"' in pushed.unreadable[1].raw  # kept for the (masked) log
+
+
+def test_inbound_mid_may_be_left_out() -> None:
+    """5.3: an inbound message's mid "可忽略"."""
+    record = {"flag": 0, "mobile": "18983437010", "content": "上行内容", "time": "2017-04-12 01:38:21"}
+    batch = ADAPTER.parse_push(RawRequest("POST", body=json.dumps([record]).encode()))
+    assert [(m.from_, m.content, m.vendor_ref) for m in batch.inbound] == [
+        ("+8618983437010", "上行内容", None)
+    ]
+    assert not batch.unreadable
+
+
+@pytest.mark.parametrize("body", [b"{}", b"null", b'"OK"', b"[1, 2", b"\xff"])
+def test_an_unreadable_envelope_is_refused_whole(body: bytes) -> None:
     with pytest.raises(VendorParseError):
-        ADAPTER.parse_push(RawRequest("POST", body=json.dumps([good, bad]).encode()))
+        ADAPTER.parse_push(RawRequest("POST", body=body))
 
 
 def test_push_records_without_flag_are_told_apart_and_status_may_be_a_number() -> None:

@@ -247,45 +247,70 @@ def test_sensitive_words(sim: SmsAdminSimulator, adapter: SmsAdminAdapter) -> No
 def test_pull_reports_each_once(sim: SmsAdminSimulator, adapter: SmsAdminAdapter) -> None:
     adapter.send(["+8613800000001", "+8613800004040"], TEXT, SendOptions(reference="r1"))
     assert wait_for(lambda: len(sim.pending_reports) == 2)
-    reports = {r.to: r for r in adapter.pull_reports()}
+    batch = adapter.pull_reports()
+    reports = {r.to: r for r in batch.reports}
+    assert not batch.more  # 2 < 20: nothing more to fetch now
     assert reports["+8613800000001"].status == ReportStatus.DELIVERED
     assert reports["+8613800000001"].code == "DELIVRD" and reports["+8613800000001"].vendor_ref == "r1"
     assert reports["+8613800004040"].status == ReportStatus.UNDELIVERED
     assert reports["+8613800004040"].code == "UNDELIV"
     assert reports["+8613800000001"].occurred_at is not None
     assert reports["+8613800000001"].occurred_at.utcoffset() == dt.timedelta(hours=8)
-    assert adapter.pull_reports() == []  # handed out once: 160
+    assert adapter.pull_reports().reports == []  # handed out once: 160
 
 
-def test_pull_reports_drains_past_20(sim: SmsAdminSimulator, adapter: SmsAdminAdapter) -> None:
+def test_one_pull_is_one_call_of_at_most_20(sim: SmsAdminSimulator, adapter: SmsAdminAdapter) -> None:
+    """Finding 2: the adapter hands back each vendor answer at once; the poll drains."""
     adapter.send([f"+86138{i:08d}" for i in range(1, 46)], TEXT)
     assert wait_for(lambda: len(sim.pending_reports) == 45)
-    assert len(adapter.pull_reports()) == 45
+    sizes = []
+    while True:
+        batch = adapter.pull_reports()
+        sizes.append((len(batch.reports), batch.more))
+        if not batch.more:
+            break
+    assert sizes == [(20, True), (20, True), (5, False)]
     assert [c["route"] for c in sim.calls].count("report") == 3
+    assert (adapter.pull_interval_s, adapter.pull_max_calls) == (0, 10)
 
 
-def test_pull_drain_bound(sim: SmsAdminSimulator, adapter: SmsAdminAdapter) -> None:
-    adapter.send([f"+86138{i:08d}" for i in range(1, 46)], TEXT)
-    assert wait_for(lambda: len(sim.pending_reports) == 45)
-    assert len(adapter.pull_reports(max_calls=1)) == 20
-    assert len(adapter.pull_reports(max_calls=5)) == 25
+def test_a_bad_line_is_skipped_and_still_counts_toward_the_20(
+    sim: SmsAdminSimulator, adapter: SmsAdminAdapter
+) -> None:
+    adapter.send([f"+86138{i:08d}" for i in range(1, 21)], TEXT)
+    assert wait_for(lambda: len(sim.pending_reports) == 20)
+    sim.raw_report_lines.append("1380000000x/2024-05-01 12:00:00/L/DELIVRD/")  # a non-digit mobile
+    batch = adapter.pull_reports()
+    assert len(batch.reports) == 19 and len(batch.unreadable) == 1 and batch.more
+    assert len(adapter.pull_reports().reports) == 1
 
 
 def test_silent_number_gets_no_report(sim: SmsAdminSimulator, adapter: SmsAdminAdapter) -> None:
     adapter.send(["+8613800000000"], TEXT)
     time.sleep(0.1)
-    assert adapter.pull_reports() == []
+    assert adapter.pull_reports().reports == []
 
 
 def test_pull_inbound_with_slash_in_content(sim: SmsAdminSimulator, adapter: SmsAdminAdapter) -> None:
     adapter.send(["+8613800000001"], TEXT, SendOptions(reference="q1"))
     sim.inject_inbound("13800000001", "是/否 a/b", subcode="01")
-    messages = adapter.pull_inbound()
+    messages = adapter.pull_inbound().inbound
     assert len(messages) == 1
     msg = messages[0]
     assert msg.from_ == "+8613800000001" and msg.content == "是/否 a/b"
     assert msg.vendor_ref == "q1" and msg.raw["subcode"] == "01"
-    assert adapter.pull_inbound() == []  # 150
+    assert msg.to == "01"  # Finding 10: the 子码 (extension) is kept
+    assert adapter.pull_inbound().inbound == []  # 150
+
+
+def test_pull_inbound_with_a_line_break_in_content(sim: SmsAdminSimulator, adapter: SmsAdminAdapter) -> None:
+    sim.inject_inbound("13800000001", "第一行\n第二行", subcode="02")
+    sim.inject_inbound("13800000002", "好", subcode="")
+    batch = adapter.pull_inbound()
+    assert [(m.from_, m.content, m.to) for m in batch.inbound] == [
+        ("+8613800000001", "第一行\n第二行", "02"),
+        ("+8613800000002", "好", ""),
+    ]
 
 
 def test_push_report_and_inbound(push_sim: SmsAdminSimulator, receiver: PushReceiver) -> None:
@@ -312,6 +337,43 @@ def test_push_report_and_inbound(push_sim: SmsAdminSimulator, receiver: PushRece
         and inbound.vendor_ref == "push1"
     )
     assert push_sim.pushes[-1]["status"] == 200 and push_sim.pushes[-1]["body"] == "OK"
+
+
+@pytest.mark.parametrize("push_method", ["get", "post_query", "post_form"])
+def test_pushes_by_query_string_or_form_body(receiver: PushReceiver, push_method: str) -> None:
+    """Finding 5: the examples carry the fields in the URL (GB2312 percent-encoded); read from
+    the raw query string, the Chinese text arrives whole."""
+    sim = SmsAdminSimulator(
+        uid="acme", password=PASSWORD, report_delay_s=0.01, push_url=receiver.url, push_method=push_method
+    )
+    with sim:
+        adapter = SmsAdminAdapter(sim.settings())
+        adapter.send(["+8613800000001"], TEXT, SendOptions(reference="push2"))
+        sim.inject_inbound("13800000001", "退订，谢谢")
+        assert wait_for(lambda: len(receiver.requests) == 2)
+    report_push, inbound_push = sorted(
+        receiver.requests, key=lambda r: "Class=mo" in r.raw_query + str(r.body)
+    )
+    expected_method = "GET" if push_method == "get" else "POST"
+    assert (report_push.method, inbound_push.method) == (expected_method, expected_method)
+    assert bool(inbound_push.body) is (push_method == "post_form")
+    assert "%CD%CB%B6%A9" in inbound_push.raw_query + inbound_push.body.decode()  # 退订 in GB2312
+    if push_method != "post_form":  # decoded as UTF-8 (API Gateway REST), the text is lost
+        assert inbound_push.query["Message"] != "退订，谢谢"
+    # the fields, in the order of the examples (§9: Class=mo&SmsName=…, §10: Class=rpt&SmsName=…)
+    fields = [
+        [pair.split("=", 1)[0] for pair in (r.raw_query or r.body.decode()).split("&")]
+        for r in (report_push, inbound_push)
+    ]
+    assert fields == [
+        ["Class", "SmsName", "Mobile", "LinkId", "Report", "ReportTime"],
+        ["Class", "SmsName", "Mobile", "Message", "LinkId", "RevertTime"],
+    ]
+    (report,) = adapter.parse_push(report_push).reports
+    assert (report.vendor_ref, report.status) == ("push2", ReportStatus.DELIVERED)
+    assert adapter.check_push_credentials(inbound_push)
+    (message,) = adapter.parse_push(inbound_push).inbound
+    assert (message.from_, message.content) == ("+8613800000001", "退订，谢谢")
 
 
 def test_push_not_retried_on_failure() -> None:
@@ -352,7 +414,8 @@ def test_wrong_password_code_1(sim: SmsAdminSimulator) -> None:
     adapter = SmsAdminAdapter({**sim.settings(), "password": "wrong"})
     with pytest.raises(VendorRequestError) as err:
         adapter.send(["+8613800000001"], TEXT)
-    assert err.value.code == "1" and err.value.outcome == Outcome.PERMANENT
+    assert err.value.code == "1" and err.value.outcome == Outcome.CONFIGURATION
+    assert err.value.description == "wrong user id or password (用户名或密码错误!)"
     for call in (
         adapter.balance,
         adapter.pull_reports,
@@ -456,18 +519,25 @@ def test_urldecode_routes(sim: SmsAdminSimulator) -> None:
 
 
 def test_ddt_document_template(sim: SmsAdminSimulator) -> None:
-    """The document's own ddt example under our reading: field N fills {valueN}, {value0} is the mobile."""
+    """Finding 10: §4's example verbatim (template, params with their spaces, rendered texts).
+    Its texts put a group's 2nd field where {value1} stands and its 3rd where {value2} stands:
+    field N fills {valueN}. They drop the template's leading "{value0}, ", which under this
+    reading is the mobile: the example's one inconsistency (see the adapter's docstring)."""
     template = quote_plus(
         "{value0}, 您本次的注册验证码 {value1}, 在 {value2} 分钟内输入有效。 【签名内容】".encode("gb2312")
     )
-    params = quote_plus(b"13712345678,123456,10;13745678910,4567,20;13714782356,78912,30")
+    params = quote_plus(b"13712345678, 123456, 10;13745678910, 4567, 20;13714782356, 78912, 30")
     answer = post(
         sim, "post_send_ddt", {"uid": "acme", "pwd": PASSWORD_MD5, "msg": template, "params": params}
     )
     assert answer == "0 发送成功!"
-    assert sim.accepted_for("13745678910")[0].content == (
-        "13745678910, 您本次的注册验证码 4567, 在 20 分钟内输入有效。 【签名内容】"
-    )
+    rendered = {  # the document's three texts, verbatim
+        "13712345678": "您本次的注册验证码 123456, 在 10 分钟内输入有效。 【签名内容】",
+        "13745678910": "您本次的注册验证码 4567, 在 20 分钟内输入有效。 【签名内容】",
+        "13714782356": "您本次的注册验证码 78912, 在 30 分钟内输入有效。 【签名内容】",
+    }
+    for mobile, text in rendered.items():
+        assert sim.accepted_for(mobile)[0].content == f"{mobile}, {text}"
     short = quote_plus(b"13712345679,1")  # too few fields: filtered, nothing left -> 5
     answer = post(
         sim, "post_send_ddt", {"uid": "acme", "pwd": PASSWORD_MD5, "msg": template, "params": short}
@@ -546,7 +616,7 @@ def test_unreadable_pull_and_balance(sim: SmsAdminSimulator, adapter: SmsAdminAd
 def test_report_times_are_china_time(sim: SmsAdminSimulator, adapter: SmsAdminAdapter) -> None:
     adapter.send(["+8613800000001"], TEXT)
     assert wait_for(lambda: len(sim.pending_reports) == 1)
-    report = adapter.pull_reports()[0]
+    report = adapter.pull_reports().reports[0]
     assert report.occurred_at is not None
     assert abs((report.occurred_at - dt.datetime.now(CHINA_TZ)).total_seconds()) < 5
 

@@ -76,6 +76,32 @@ def query_of(url_text: str) -> dict[str, str]:
     return dict(parse_qsl(query, keep_blank_values=True))
 
 
+def test_doc_mo_push_example_as_a_raw_query_string() -> None:
+    """Finding 5: the example URL's query string itself (HTTP API's rawQueryString), by GET and
+    by POST; the key ' RevertTime' keeps the document's space, the time its raw space."""
+    raw = DOC_MO_EXAMPLE.replace("  \n", "").split("?", 1)[1]
+    for method in ("GET", "POST"):
+        request = RawRequest(method, raw_query=raw)
+        assert ADAPTER.check_push_credentials(request)
+        (msg,) = ADAPTER.parse_push(request).inbound
+        assert (msg.from_, msg.content, msg.vendor_ref, msg.received_at) == (
+            "+8613802102102",
+            "test",
+            "123456789",
+            None,
+        )
+
+
+def test_gb2312_text_in_the_raw_query_is_read_as_gb18030() -> None:
+    message = quote_plus("退订，谢谢".encode("gb2312"))
+    raw = f"Class=mo&SmsName=ID&Mobile=13802102102&Message={message}&LinkId=123456789"
+    # what API Gateway REST hands over beside it: the same bytes decoded as UTF-8, garbled
+    garbled = dict(parse_qsl(raw))
+    assert garbled["Message"] != "退订，谢谢"
+    (msg,) = ADAPTER.parse_push(RawRequest("GET", query=garbled, raw_query=raw)).inbound
+    assert msg.content == "退订，谢谢"
+
+
 def test_doc_mo_push_example() -> None:
     query = query_of(DOC_MO_EXAMPLE)
     batch = ADAPTER.parse_push(RawRequest("POST", query=query))
@@ -113,8 +139,8 @@ def test_doc_send_answers(answer: str, code: str) -> None:
     else:
         with pytest.raises(VendorRequestError) as err:
             parse_send_answer(answer)
-        assert err.value.code == code and err.value.outcome == Outcome.PERMANENT
-        assert err.value.description == answer.split(" ", 1)[1]
+        assert err.value.code == code and err.value.outcome == DOC_CODES[code]
+        assert err.value.description == f"{CODES.lookup(code).description} ({answer.split(' ', 1)[1]})"
 
 
 def test_doc_balance_answer() -> None:
@@ -142,33 +168,77 @@ def test_doc_pull_answer_shape() -> None:
     text = text.replace("手机号 ", "1380000000").replace("日期 1", "2017-09-28 10:00:01")
     text = text.replace("日期 2", "2017-09-28 10:00:02").replace("日期 3", "2017-09-28 10:00:03")
     text = text.replace("日期 20", "2017-09-28 10:00:20")
-    records = split_records(text, "150")
+    records, skipped, handed = split_records(text, "150", continued=True)
     assert [r["linkid"] for r in records] == ["流水号 1", "流水号 2", "流水号 3", "流水号 20"]
     assert [r["body"] for r in records] == ["回复内容 1", "回复内容 2", "回复内容 3", "回复内容 20"]
     assert records[3]["subcode"] == "子码 20" and records[3]["mobile"] == "138000000020"
+    assert (skipped, handed) == ([], 4)
+    (message,) = [inbound_from_record(r) for r in records[:1]]
+    assert message.to == "子码 1"  # Finding 10: the 子码 (extension) is the reply's `to`
 
 
 @pytest.mark.parametrize(("empty", "text"), [("150", "150"), ("160", "160"), ("160", "160\n")])
 def test_empty_pull_codes(empty: str, text: str) -> None:
-    assert split_records(text, empty) == []
+    assert split_records(text, empty) == ([], [], 0)
 
 
 def test_pull_record_splits_three_left_one_right() -> None:
-    records = split_records("13800000001/2024-05-01 12:00:00/abc/a/b/c/01\n", "150")
+    records, _, _ = split_records("13800000001/2024-05-01 12:00:00/abc/a/b/c/01\n", "150", continued=True)
     assert records[0]["body"] == "a/b/c" and records[0]["subcode"] == "01" and records[0]["linkid"] == "abc"
     # A date written with '/' does not shift the fields.
-    slashed = split_records("13800000001/2024/05/01 12:00:00/abc/DELIVRD/\n", "160")[0]
+    slashed = split_records("13800000001/2024/05/01 12:00:00/abc/DELIVRD/\n", "160")[0][0]
     assert slashed["date"] == "2024/05/01 12:00:00" and slashed["body"] == "DELIVRD"
 
 
 def test_pull_reply_with_line_break_is_glued() -> None:
     text = "13800000001/2024-05-01 12:00:00/L1/第一行\n第二行/01\n13800000002/2024-05-01 12:00:01/L2/ok/\n"
-    records = split_records(text, "150")
+    records, skipped, handed = split_records(text, "150", continued=True)
     assert [r["body"] for r in records] == ["第一行\n第二行", "ok"]
+    assert (skipped, handed) == ([], 2)
+
+
+def test_a_report_line_never_absorbs_the_next() -> None:
+    """Finding 3: a line that does not read as a report (here a leading space, then garbage) is
+    read on its own or set aside: it never glues onto the delivered report before it."""
+    text = (
+        "13800000001/2024-05-01 12:00:00/L1/DELIVRD/\n"
+        " 13800000002/2024-05-01 12:00:01/L2/DELIVRD/\n"
+        "garbage without fields\n"
+        "13800000003/2024-05-01 12:00:02/L3/DELIVRD/01\n"
+    )
+    records, skipped, handed = split_records(text, "160")
+    reports = [report_from_record(r) for r in records]
+    assert [(r.to, r.status) for r in reports] == [
+        ("+8613800000001", ReportStatus.DELIVERED),
+        ("+8613800000002", ReportStatus.DELIVERED),
+        ("+8613800000003", ReportStatus.DELIVERED),
+    ]
+    assert [u.raw for u in skipped] == ["garbage without fields"] and handed == 4
+    # a stray first line does not make the answer unreadable: the records after it are kept
+    records, skipped, _ = split_records("garbage\n" + text, "160")
+    assert len(records) == 3 and [u.raw for u in skipped] == ["garbage", "garbage without fields"]
+
+
+def test_a_report_line_with_an_extra_field_is_set_aside_not_read_as_undelivered() -> None:
+    records, skipped, _ = split_records("13800000001/2024-05-01 12:00:00/L1/DELIV/RD/01\n", "160")
+    assert records == [] and len(skipped) == 1
+
+
+def test_a_reply_continues_only_while_its_record_is_not_whole() -> None:
+    text = (
+        "13800000001/2024-05-01 12:00:00/L1/好的/01\n"  # whole: the next line does not continue it
+        "stray line\n"
+        "13800000002/2024-05-01 12:00:01/L2/第一行\n"
+        "\n"
+        "第三行/02\n"
+    )
+    records, skipped, _ = split_records(text, "150", continued=True)
+    assert [(r["body"], r["subcode"]) for r in records] == [("好的", "01"), ("第一行\n\n第三行", "02")]
+    assert [u.raw for u in skipped] == ["stray line"]
 
 
 def test_report_record_values() -> None:
-    record = split_records("13800000001/2024-05-01 12:00:00/L1/UNDELIV/\n", "160")[0]
+    record = split_records("13800000001/2024-05-01 12:00:00/L1/UNDELIV/\n", "160")[0][0]
     report = report_from_record(record)
     assert (
         report.status == ReportStatus.UNDELIVERED
@@ -185,13 +255,13 @@ def test_report_record_values() -> None:
 
 DOC_CODES = {
     "0": Outcome.OK,
-    "1": Outcome.PERMANENT,
+    "1": Outcome.CONFIGURATION,  # 用户名或密码错误
     "2": Outcome.PERMANENT,
     "3": Outcome.PERMANENT,
-    "4": Outcome.PERMANENT,
+    "4": Outcome.CONFIGURATION,  # 此用户不允许发送
     "5": Outcome.PERMANENT,
     "7": Outcome.PERMANENT,
-    "8": Outcome.PERMANENT,
+    "8": Outcome.CONFIGURATION,  # 用户已冻结
     "150": Outcome.OK,
     "160": Outcome.OK,
     "DELIVRD": Outcome.OK,
@@ -242,6 +312,9 @@ def test_encode_gb2312_names_the_character() -> None:
 
 def test_linkid_rules() -> None:
     assert SmsAdminAdapter.linkid("abcDEF123") == "abcDEF123"
+    # Finding 10: "不得重复": a new attempt of the same chunk takes a new linkid, stably
+    assert SmsAdminAdapter.linkid("abcDEF123", 2) == SmsAdminAdapter.linkid("abcDEF123", 2)
+    assert len({SmsAdminAdapter.linkid("abcDEF123", n) for n in (1, 2, 3)}) == 3
     assert SmsAdminAdapter.linkid("a" * 33) == SmsAdminAdapter.linkid("a" * 33) != "a" * 33
     assert len(SmsAdminAdapter.linkid("req#1")) == 32
     generated = SmsAdminAdapter.linkid(None)
@@ -287,6 +360,10 @@ def test_parse_push_raises_only_parse_errors(body: bytes, query: dict[str, str],
     with contextlib.suppress(VendorParseError):
         ADAPTER.parse_push(RawRequest(method, query=query, body=body))
     ADAPTER.check_push_credentials(RawRequest(method, query=query, body=body))  # never raises
+    raw = body.decode("latin-1")
+    with contextlib.suppress(VendorParseError):
+        ADAPTER.parse_push(RawRequest(method, raw_query=raw))
+    ADAPTER.check_push_credentials(RawRequest(method, raw_query=raw))
 
 
 @settings(max_examples=300, deadline=None)
@@ -317,8 +394,8 @@ def test_answer_parsers_raise_only_vendor_errors(text: str) -> None:
         parse_send_answer,
         parse_balance_answer,
         parse_mgz_answer,
-        lambda t: split_records(t, "150"),
-        lambda t: [records_to_models(r) for r in split_records(t, "160")],
+        lambda t: split_records(t, "150", continued=True),
+        lambda t: [records_to_models(r) for r in split_records(t, "160")[0]],
     ):
         with contextlib.suppress(VendorParseError, VendorRequestError):
             parse(text)

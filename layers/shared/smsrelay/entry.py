@@ -153,14 +153,21 @@ def is_sqs_event(event: Any) -> bool:
 
 
 def raw_request(event: dict[str, Any]) -> RawRequest:
-    """API Gateway (REST, v1) proxy event -> the raw HTTP request a vendor adapter parses."""
+    """An API Gateway proxy event -> the raw HTTP request a vendor adapter parses.
+
+    REST API (payload 1.0) events carry the query only decoded (as UTF-8: GB2312 text arrives
+    garbled); HTTP API (payload 2.0) events also carry `rawQueryString`, kept as `raw_query` so
+    an adapter can decode it in its vendor's charset."""
     body = event.get("body") or ""
     raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
-    identity = (event.get("requestContext") or {}).get("identity") or {}
+    context = event.get("requestContext") or {}
+    http = context.get("http") or {}  # payload 2.0
+    identity = context.get("identity") or {}  # payload 1.0
     return RawRequest(
-        method=event.get("httpMethod", "POST"),
+        method=http.get("method") or event.get("httpMethod") or "POST",
         headers={k: v for k, v in (event.get("headers") or {}).items() if v is not None},
         query={k: v for k, v in (event.get("queryStringParameters") or {}).items() if v is not None},
         body=raw,
-        source_ip=identity.get("sourceIp") or "",
+        source_ip=http.get("sourceIp") or identity.get("sourceIp") or "",
+        raw_query=event.get("rawQueryString") or "",
     )

@@ -74,6 +74,7 @@ class Fault:
     kind: str  # http500 http502 http503 html empty malformed refuse timeout_after_accept accepted_then_http502 ...
     count: int = 1
     path: str | None = None  # only requests to this path (None: any path)
+    after: int = 0  # matching requests to let through first (a fault on the k-th call: after=k-1)
 
 
 def now_china() -> dt.datetime:
@@ -198,14 +199,17 @@ class VendorSimulator(ABC):
         """Serve one vendor request (the document's routes, codes and answer shapes)."""
 
     # ------------------------------------------------------------------ faults
-    def inject_fault(self, kind: str, count: int = 1, path: str | None = None) -> None:
+    def inject_fault(self, kind: str, count: int = 1, path: str | None = None, after: int = 0) -> None:
         with self.lock:
-            self.faults.append(Fault(kind, count, path))
+            self.faults.append(Fault(kind, count, path, after))
 
     def _take_fault(self, path: str) -> Fault | None:
         with self.lock:
             for fault in self.faults:
                 if fault.path is None or path.endswith(fault.path):
+                    if fault.after > 0:
+                        fault.after -= 1
+                        return None
                     fault.count -= 1
                     if fault.count <= 0:
                         self.faults.remove(fault)

@@ -1,6 +1,7 @@
 """快信通 3 (kxt3) simulator: the one POST endpoint (`op` + `message` JSON), pushes of reports and
 inbound messages as four form fields (uid, pwd, type, jsonData). The vendor has no pull: reports
-that cannot be pushed stay in `pending_reports`.
+that cannot be pushed stay in `pending_reports`. `malformed_push_records` adds a broken item
+(a report without `token`) to every push of reports, as a gateway's bad record would come.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class Kxt3Simulator(VendorSimulator):
         password: str = "kxt3-secret",
         push_uid: str = "abc",
         push_pwd: str = "123",
+        malformed_push_records: bool = False,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -76,6 +78,7 @@ class Kxt3Simulator(VendorSimulator):
         self.password = password
         self.push_uid = push_uid
         self.push_pwd = push_pwd
+        self.malformed_push_records = malformed_push_records
         self.mm_balance = 0
         self.timestamps_seen: set[str] = set()
         self.tokens: dict[str, list[Accepted]] = {}  # token -> the recipients it covers
@@ -216,7 +219,10 @@ class Kxt3Simulator(VendorSimulator):
             for r in records
         ]
         for start in range(0, len(items), PUSH_BATCH):
-            if not self._push("report", items[start : start + PUSH_BATCH]):
+            data = items[start : start + PUSH_BATCH]
+            if self.malformed_push_records:
+                data = [*data, {"mobile": "13500000000", "resultCode": "0", "success": True}]
+            if not self._push("report", data):
                 with self.lock:  # not acknowledged: keep them visible rather than lose them
                     self.pending_reports.extend(records[start : start + PUSH_BATCH])
 

@@ -6,8 +6,12 @@ Routes (GET only, every one checks cpid -> 0104 and cppwd -> 0106, missing ones 
   as the document's example does; its failure example spells `mterrcode`)
 - /verifyPhoneNumber without da -> balance {cpid, errcode, mtstat, balance}; with da -> {isValid, country}
 - /get-pricing countryCode (upper case) -> {cpid, errcode, mtstat, country, mtPrice, prefix}
-- /get-rptstatus msgid, da? -> [{cpid, errcode, mtstat: success/failed/none, msgid, da}]
+- /get-rptstatus msgid, da? -> [{cpid, errcode, mtstat: success/failed/none, msgid, da}]: one
+  record for every number of the message, whatever `da` asks (the document's 4.6 example asks
+  for da=8613910825657 and answers a record for 8615711586282)
 Reports are pushed as a GET to the SP's URL: command=RT_REQUEST&msgid&da&dc=15&sm=<hex GBK>&rsm.
+`mtmsgid` has the send examples' form, 20 decimal digits (21426847850888196661), leading zeros
+possible; reports (push and query) carry it as it was answered (4.3: "对应下发短信的 mtmsgid").
 The document describes no inbound-message format: inbound is not pushed.
 The JSON error answer is not documented: {"cpid", "errcode", "mtstat": "REJECTD"} is used.
 """
@@ -89,8 +93,9 @@ class SantoSimulator(VendorSimulator):
 
     # ------------------------------------------------------------------ helpers
     def new_msgid(self) -> str:
-        # 14 lowercase hex digits, like the document's report examples (0513594772db8c).
-        return f"{int(time.time()) & 0xFFFFFFFF:08x}{next(self._ids) & 0xFFFFFF:06x}"
+        # 20 decimal digits like the send examples' 21426847850888196661 (more than 64 bits, so
+        # only an opaque string keeps it); a leading zero now and then.
+        return f"{self.random.randrange(10**13):013d}{next(self._ids) % 10**7:07d}"
 
     @staticmethod
     def country_of(number: str) -> tuple[str, str, float] | None:
@@ -243,9 +248,8 @@ class SantoSimulator(VendorSimulator):
         msgid = request.args.get("msgid", "")
         if not msgid:
             return self._json_error(request, "0100")
-        da = request.args.get("da")
-        with self.lock:
-            records = [r for r in self.by_msgid.get(msgid, []) if not da or r.mobile == da]
+        with self.lock:  # every number of the message, whatever `da` asks (4.6's example)
+            records = list(self.by_msgid.get(msgid, []))
             items = [
                 {
                     "cpid": self.cpid,

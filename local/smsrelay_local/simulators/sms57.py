@@ -4,15 +4,22 @@ What it enforces, as the vendor document says:
 - STATUS 3 for a wrong account or password (checked in the account's password mode: the plain
   password, or MD5(password+extno+content+mobile) / MD5(password+extno+list without line breaks) /
   MD5(password));
-- STATUS 102 for more than 500 numbers, STATUS 1 for a malformed request (missing action or
-  parameters, empty content, a number that is not a Chinese mobile, rt other than json),
-  STATUS 7 for a disabled account;
+- STATUS 102 for more than `max_numbers` numbers (the document's 500 by default; 200 plays a
+  gateway that enforces the advice of 102, "建议 200 以内"), nothing accepted; STATUS 1 for a
+  malformed request (missing action or parameters, empty content, a number that is not a Chinese
+  mobile, rt other than json), STATUS 7 for a disabled account;
+- p2p records separated by CR only, as the document's only example (`%0d`, one after every
+  record): an LF stays inside the record it is in (so LF-joined records read as one record whose
+  text holds the rest), and a record that does not start `1xxxxxxxxxx#` (e.g. after CRLF, an LF
+  first) makes the request malformed (STATUS 1);
 - per recipient RESULT 10 (extno not the account's access number or an extension of it),
   17 (signature check on and no 【签名】 in the text), 15 (pre-paid balance too low; also the
   test ending 4220);
 - `status` a string for send, p2p and mo and a number for balance and report, as in the
   document's examples; balance in 厘, reduced per accepted message;
-- pushes: POST a JSON array mixing flag:1 reports and flag:0 inbound messages, expecting `OK`;
+- pushes: POST a JSON array mixing flag:1 reports and flag:0 inbound messages, expecting `OK`
+  (6.3); the document promises no second push, so an unacknowledged push is not repeated;
+  `malformed_push_records` adds a broken report record (no `mid`) to every push;
   without push_url, reports and inbound messages wait for `report`/`mo` pulls, each handed once.
 """
 
@@ -67,7 +74,8 @@ class Sms57Simulator(VendorSimulator):
         price_li: int = 50,
         require_signature: bool = False,
         disabled: bool = False,
-        push_retries: int = 2,
+        max_numbers: int = MAX_NUMBERS,
+        malformed_push_records: bool = False,
         **kwargs: Any,
     ):
         kwargs.setdefault("balance", 1_000_000)  # 厘: 1000 yuan
@@ -80,7 +88,8 @@ class Sms57Simulator(VendorSimulator):
         self.price_li = price_li
         self.require_signature = require_signature
         self.disabled = disabled
-        self.push_retries = push_retries
+        self.max_numbers = max_numbers
+        self.malformed_push_records = malformed_push_records
         self.balance = int(self.balance)
         # mids look like the document's "4C372C4382720007": a fixed prefix and a counter, 16 hex chars.
         self._mid_prefix = self.random.getrandbits(32)
@@ -147,7 +156,7 @@ class Sms57Simulator(VendorSimulator):
         if self.disabled:
             return self._refusal(7, True)
         numbers = [m.strip() for m in mobile.split(",") if m.strip()]
-        if len(numbers) > MAX_NUMBERS:
+        if len(numbers) > self.max_numbers:
             return self._refusal(102, True)
         if not numbers or not content or not all(MOBILE_RE.match(m) for m in numbers):
             return self._refusal(1, True)
@@ -156,20 +165,20 @@ class Sms57Simulator(VendorSimulator):
     def _p2p(self, params: Mapping[str, str]) -> Response:
         listing = params.get("mobileContentList", "")
         extno = params.get("extno", "")
-        flat = listing.replace("\r", "").replace("\n", "")
+        flat = listing.replace("\r", "").replace("\n", "")  # "换行符去掉"
         if not self._password_ok(params.get("password", ""), extno + flat):
             return self._refusal(3, True)
         if self.disabled:
             return self._refusal(7, True)
         pairs: list[tuple[str, str]] = []
-        for line in re.split(r"\r\n|\r|\n", listing):  # the example uses CR; accept CR, LF, CRLF
-            if not line.strip():
+        for record in listing.split("\r"):  # CR, as the example: a trailing one ends the last record
+            if not record:
                 continue
-            mobile, sep, content = line.partition("#")
-            if not sep or not content or not MOBILE_RE.match(mobile.strip()):
+            mobile, sep, content = record.partition("#")
+            if not sep or not content or not MOBILE_RE.fullmatch(mobile):
                 return self._refusal(1, True)
-            pairs.append((mobile.strip(), content))
-        if len(pairs) > MAX_NUMBERS:
+            pairs.append((mobile, content))
+        if len(pairs) > self.max_numbers:
             return self._refusal(102, True)
         if not pairs:
             return self._refusal(1, True)
@@ -236,7 +245,7 @@ class Sms57Simulator(VendorSimulator):
 
     def _inbound_item(self, item: dict[str, Any]) -> dict[str, Any]:
         when = item.get("time")
-        return {
+        record = {
             "flag": 0,
             "mid": item.get("mid") or self._new_mid(),
             "spid": self.account,
@@ -245,6 +254,9 @@ class Sms57Simulator(VendorSimulator):
             "content": item["content"],
             "time": when.strftime(TIME_FORMAT) if hasattr(when, "strftime") else str(when or ""),
         }
+        if "mid" in item and item["mid"] is None:  # 5.3: an inbound mid "可忽略" (may be left out)
+            del record["mid"]
+        return record
 
     # ------------------------------------------------------------------ pushes
     def push_reports(self, records: list[Accepted]) -> None:
@@ -257,6 +269,8 @@ class Sms57Simulator(VendorSimulator):
         """Records due together go out in one array, reports and inbound mixed, as the gateway does."""
         with self._push_lock:
             self._push_buffer.extend(items)
+            if self.malformed_push_records:  # a report the receiver cannot match (no mid)
+                self._push_buffer.append({"flag": 1, "mobile": "13800000000", "stat": "DELIVRD"})
             if self._push_scheduled:
                 return
             self._push_scheduled = True
@@ -267,19 +281,16 @@ class Sms57Simulator(VendorSimulator):
             items, self._push_buffer = self._push_buffer, []
             self._push_scheduled = False
         for start in range(0, len(items), PUSH_MAX_RECORDS):
-            self._push(items[start : start + PUSH_MAX_RECORDS], self.push_retries)
+            self._push(items[start : start + PUSH_MAX_RECORDS])
 
-    def _push(self, items: list[dict[str, Any]], retries_left: int) -> None:
+    def _push(self, items: list[dict[str, Any]]) -> None:
+        """One POST; the receiver answers OK (6.3). Nothing in the document pushes again."""
         if not self.push_url:
             return
         body = json.dumps(items, ensure_ascii=False).encode("utf-8")
-        response = self.deliver(
+        self.deliver(
             "POST", self.push_url, data=body, headers={"Content-Type": "application/json;charset=utf-8"}
         )
-        if response is not None and response.status_code == 200 and response.text.strip() == "OK":
-            return
-        if retries_left > 0:  # not acknowledged: try again a little later
-            self.later(max(self.report_delay_s, 0.05), lambda: self._push(items, retries_left - 1))
 
 
 def _size(value: str | None, low: int, high: int) -> int:

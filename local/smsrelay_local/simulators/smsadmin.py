@@ -8,6 +8,13 @@ Readings taken where the document is silent:
   4220 refuses the whole request with 5 (the document has no invalid-number code).
 - A repeated linkid is recorded in `reused_linkids`; the document only says it must not repeat,
   so by default the request is sent again (`dedupe_linkid=True` makes it a silent no-op).
+- Pushes (§9, §10) say "类型: POST" while their examples carry every field in the URL's query
+  string (`http://pushURL?Class=mo&…`), GB2312 percent-encoded: `push_method` picks `get` (query
+  string), `post_query` (POST, fields in the query string, empty body) or `post_form` (POST form
+  body). `post_form` is the default while our callback route takes POST only (the GET route
+  comes with the callbacks' own API); tests run all three. Never retried (§9: "我方不再传递").
+- `raw_report_lines` are handed out by the next `report/` pulls before the records, verbatim:
+  a test's way to put a malformed line into a pull.
 """
 
 from __future__ import annotations
@@ -16,8 +23,9 @@ import hashlib
 import re
 import time
 import uuid
+from collections import deque
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote_plus, unquote_to_bytes
 
 from werkzeug.wrappers import Request, Response
@@ -94,6 +102,7 @@ class SmsAdminSimulator(VendorSimulator):
         allowed: bool = True,
         dedupe_linkid: bool = False,
         undelivered_code: str = "UNDELIV",
+        push_method: Literal["post_form", "post_query", "get"] = "post_form",
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -106,6 +115,8 @@ class SmsAdminSimulator(VendorSimulator):
         self.allowed = allowed
         self.dedupe_linkid = dedupe_linkid
         self.undelivered_code = undelivered_code
+        self.push_method = push_method
+        self.raw_report_lines: deque[str] = deque()
         self.linkids: set[str] = set()
         self.reused_linkids: list[str] = []
         self.calls: list[dict[str, Any]] = []  # every call: route and decoded params (tests inspect pwd etc.)
@@ -124,6 +135,7 @@ class SmsAdminSimulator(VendorSimulator):
         with self.lock:
             self.linkids.clear()
             self.reused_linkids.clear()
+            self.raw_report_lines.clear()
             self.calls.clear()
             self.balance = self._initial["balance"]
             self.max_chars = self._initial["max_chars"]
@@ -290,8 +302,8 @@ class SmsAdminSimulator(VendorSimulator):
         needed = max((int(n) for n in _PLACEHOLDER.findall(template)), default=0)
         messages: dict[str, str] = {}
         for group in groups:
-            values = group.split(",")
-            number = values[0].strip()
+            values = [v.strip() for v in group.split(",")]  # the example writes "13712345678, 123456, 10"
+            number = values[0]
             # Reading: field N fills {valueN}, so {value0} is the mobile; short groups are filtered.
             if not _MOBILE.fullmatch(number) or len(values) <= needed or number in messages:
                 continue
@@ -345,11 +357,12 @@ class SmsAdminSimulator(VendorSimulator):
     def _report(self, fields: dict[str, bytes]) -> str:
         if not self._auth(fields, md5=False):
             return BAD_AUTH
-        records = self.take(self.pending_reports, PULL_LIMIT)
-        if not records:
+        raw = self.take(self.raw_report_lines, PULL_LIMIT)
+        records = self.take(self.pending_reports, PULL_LIMIT - len(raw))
+        if not records and not raw:
             return NO_REPORTS
         when = now_china().strftime(TIME_FORMAT)
-        return "".join(
+        return "".join(f"{line}\n" for line in raw) + "".join(
             f"{r.mobile}/{when}/{r.vendor_ref}/{self._report_text(r)}/{r.extra.get('subcode', '')}\n"
             for r in records
         )
@@ -368,15 +381,20 @@ class SmsAdminSimulator(VendorSimulator):
             lines.append(f"{item['mobile']}/{when}/{linkid}/{content}/{item.get('subcode', '')}\n")
         return "".join(lines)
 
-    # ------------------------------------------------------------------ pushes (POST GB2312 form, never retried)
+    # ------------------------------------------------------------------ pushes (GB2312, never retried)
     def _post_form(self, params: list[tuple[str, str]]) -> None:
-        body = "&".join(f"{quote_plus(k)}={quote_plus(v.encode('gb2312'))}" for k, v in params)
-        self.deliver(
-            "POST",
-            str(self.push_url),
-            data=body.encode("ascii"),
-            headers={"Content-Type": "application/x-www-form-urlencoded; charset=gb2312"},
-        )
+        fields = "&".join(f"{quote_plus(k)}={quote_plus(v.encode('gb2312'))}" for k, v in params)
+        url = str(self.push_url)
+        if self.push_method == "post_form":
+            self.deliver(
+                "POST",
+                url,
+                data=fields.encode("ascii"),
+                headers={"Content-Type": "application/x-www-form-urlencoded; charset=gb2312"},
+            )
+            return
+        url += ("&" if "?" in url else "?") + fields  # as the examples: http://pushURL?Class=mo&…
+        self.deliver("GET" if self.push_method == "get" else "POST", url)
 
     def push_reports(self, records: list[Accepted]) -> None:
         for record in records:

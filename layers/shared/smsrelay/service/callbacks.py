@@ -1,5 +1,7 @@
 """One vendor push: token, source and credentials checked; parsed; applied; answered exactly
-as the vendor expects. A refused push stores nothing."""
+as the vendor expects. A refused push stores nothing. A push whose envelope cannot be read gets
+400; inside a readable push each record stands alone: an unreadable one is logged (masked),
+counted (`UnreadableRecords`) and skipped, the others are applied and the vendor gets its ack."""
 
 from __future__ import annotations
 
@@ -10,9 +12,9 @@ from dataclasses import dataclass
 
 from ..dal import Store, StoreError
 from ..events import EventPublishError
-from ..observability import logger, mask_numbers_in, metrics
+from ..observability import logger, mask_numbers_in, metrics, vendor_metric
 from ..vendor_config import VendorNotConfigured, get_adapter
-from ..vendors import RawRequest, VendorParseError
+from ..vendors import RawRequest, UnreadableRecord, VendorParseError
 from .reports import apply_reports, store_inbound
 
 #: A busy gateway pushes thousands of reports in one array (sms57, kxt3: ~150 bytes each), and a
@@ -64,6 +66,7 @@ def receive(vendor: str, token: str, request: RawRequest, store: Store | None = 
             },
         )
         return Reply(400, "unparsable")
+    note_unreadable(vendor, batch.unreadable, "push")
     store = store or Store()
     try:
         applied = apply_reports(batch.reports, store)
@@ -81,10 +84,27 @@ def receive(vendor: str, token: str, request: RawRequest, store: Store | None = 
             "early": applied.early,
             "ignored": applied.ignored,
             "inbound": stored,
+            "unreadable": len(batch.unreadable),
         },
     )
     ack = adapter.push_ack
     return Reply(ack.status_code, ack.body, ack.content_type)
+
+
+def note_unreadable(vendor: str, records: list[UnreadableRecord], source: str) -> None:
+    """Each unreadable record of a push or a pull: one log line (numbers masked), one count."""
+    for record in records:
+        logger.warning(
+            "unreadable record skipped",
+            extra={
+                "vendor": vendor,
+                "source": source,
+                "error": loggable(record.reason),
+                "raw_record": loggable(record.raw),
+            },
+        )
+    if records:
+        vendor_metric("UnreadableRecords", vendor, len(records))
 
 
 def loggable(text: str) -> str:

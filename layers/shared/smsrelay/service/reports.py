@@ -107,7 +107,8 @@ def _transition(item: dict, report: DeliveryReport) -> Transition | None:
         to=item.get("to", report.to),
         vendor=report.vendor,
         code=report.code or None,
-        description=report.description or None,
+        # never silent: the message would keep the submit's description ("OK") under a failure
+        description=report.description or report.status.value,
         client_ref=item.get("client_ref"),
         vendor_ref=item.get("adopt_ref"),
         ref_key=report.match_key if item.get("adopt_ref") else None,

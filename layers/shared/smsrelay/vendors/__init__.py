@@ -27,11 +27,13 @@ from .models import (
     DeliveryReport,
     InboundMessage,
     Outcome,
+    PullBatch,
     PushBatch,
     ReportQuery,
     ReportStatus,
     SendOptions,
     SubmitResult,
+    UnreadableRecord,
 )
 
 # vendor id -> "module:Class"
@@ -67,6 +69,7 @@ __all__ = [
     "InboundMessage",
     "InvalidInput",
     "Outcome",
+    "PullBatch",
     "PushBatch",
     "PushReply",
     "RawRequest",
@@ -74,6 +77,7 @@ __all__ = [
     "ReportStatus",
     "SendOptions",
     "SubmitResult",
+    "UnreadableRecord",
     "VendorAdapter",
     "VendorConnectError",
     "VendorError",

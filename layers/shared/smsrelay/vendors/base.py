@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -33,15 +34,16 @@ from .models import (
     Balance,
     Capability,
     DeliveryReport,
-    InboundMessage,
     NumberCheck,
     Outcome,
     Price,
+    PullBatch,
     PushBatch,
     ReportQuery,
     SendOptions,
     SensitiveWordCheck,
     SubmitResult,
+    UnreadableRecord,
 )
 
 logger = logging.getLogger("smsrelay.vendors")
@@ -77,9 +79,13 @@ class RawRequest:
 
     method: str
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: query fields as the transport decoded them (API Gateway REST: as UTF-8, last value wins)
     query: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
     source_ip: str = ""
+    #: the query string still percent-encoded, where the transport keeps it (HTTP API's
+    #: rawQueryString, the local harness): the only form a non-UTF-8 query can be read from
+    raw_query: str = ""
 
     def header(self, name: str, default: str = "") -> str:
         lname = name.lower()
@@ -95,6 +101,17 @@ class RawRequest:
         except UnicodeDecodeError as exc:
             raise VendorParseError("push", f"body is not {encoding}") from exc
         return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True, encoding=encoding).items()}
+
+    def query_fields(self, encoding: str = "utf-8", errors: str = "strict") -> dict[str, str]:
+        """The query's fields, last value wins: read from the raw query in `encoding` when the
+        transport kept it, else the values the transport decoded."""
+        if not self.raw_query:
+            return {str(k): str(v) for k, v in self.query.items()}
+        try:
+            pairs = parse_qs(self.raw_query, keep_blank_values=True, encoding=encoding, errors=errors)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise VendorParseError("push", f"query is not {encoding}") from exc
+        return {k: v[-1] for k, v in pairs.items()}
 
 
 @dataclass(frozen=True)
@@ -195,6 +212,20 @@ def parse_vendor_time(value: object, *formats: str, tz: dt.tzinfo = CHINA_TZ) ->
 
 def format_vendor_time(value: dt.datetime, fmt: str, tz: dt.tzinfo = CHINA_TZ) -> str:
     return value.astimezone(tz).strftime(fmt)
+
+
+def unreadable(raw: object, reason: str) -> UnreadableRecord:
+    """An unreadable record, kept short for the log (the receiver masks its numbers)."""
+    if isinstance(raw, bytes):
+        text = raw[:600].decode("utf-8", "replace")
+    elif isinstance(raw, str):
+        text = raw
+    else:
+        try:
+            text = json.dumps(raw, ensure_ascii=False, default=str)
+        except (TypeError, ValueError, RecursionError):
+            text = repr(raw)
+    return UnreadableRecord(reason=reason[:200], raw=text[:300])
 
 
 def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -321,10 +352,13 @@ class VendorAdapter(ABC):
     def send(
         self, recipients: Sequence[str], content: str, options: SendOptions | None = None
     ) -> list[SubmitResult]:
-        """One text to many numbers, one vendor request per `batch_limit` numbers."""
+        """One text to many numbers, one vendor request per `batch_limit` numbers (read before
+        each request: an adapter that learns a lower limit uses it for the rest at once)."""
         options = options or SendOptions()
         results: list[SubmitResult] = []
-        for chunk in chunked(list(recipients), self.batch_limit):
+        rest = list(recipients)
+        while rest:
+            chunk, rest = rest[: self.batch_limit], rest[self.batch_limit :]
             try:
                 results.extend(self.send_chunk(chunk, content, options))
             except VendorError as exc:
@@ -354,15 +388,33 @@ class VendorAdapter(ABC):
     @abstractmethod
     def balance(self) -> Balance: ...
 
-    # -- reports and inbound by pull
-    def pull_reports(self) -> list[DeliveryReport]:
+    # -- reports and inbound by pull: one vendor call each, the caller drains
+    @property
+    def pull_interval_s(self) -> float:
+        """The pause the vendor asks for between two calls of a drain."""
+        return 0.0
+
+    @property
+    def pull_max_calls(self) -> int:
+        """A bound on the calls of one drain (the poll's deadline bounds it too)."""
+        return 50
+
+    def pull_reports(self) -> PullBatch:
+        """One call of the report queue. What it hands out is gone from the vendor: apply it
+        before the next call."""
         raise VendorUnsupported(self.vendor_id, "no report pull")
 
-    def pull_inbound(self) -> list[InboundMessage]:
+    def pull_inbound(self) -> PullBatch:
+        """One call of the inbound queue (handed out once, like reports)."""
         raise VendorUnsupported(self.vendor_id, "no inbound pull")
 
-    def query_reports(self, queries: Sequence[ReportQuery]) -> list[DeliveryReport]:
+    def query_report_batches(self, queries: Sequence[ReportQuery]) -> Iterator[PullBatch]:
+        """Ask for the reports of (reference, number) pairs, one batch per vendor call. Each
+        record carries its own reference and number, whatever was asked."""
         raise VendorUnsupported(self.vendor_id, "no report query")
+
+    def query_reports(self, queries: Sequence[ReportQuery]) -> list[DeliveryReport]:
+        return [report for batch in self.query_report_batches(queries) for report in batch.reports]
 
     # -- pushes
     @abstractmethod

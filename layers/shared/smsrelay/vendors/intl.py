@@ -11,6 +11,11 @@ Readings taken where the document is silent or contradicts itself:
   value failed. Pull `status`: 0 delivered, 1 no report yet, anything else failed.
 - balance `data` is typed `Array[]` in the table and an object in the example: both accepted.
 - a status query answered with 1012 (no report found) means "nothing yet" for that chunk.
+- a report's `desc` is optional and the examples leave it empty: a report without one is
+  described from its status and `errorCode`, so an undelivered message never keeps the send
+  answer's "OK".
+- every queried record carries its own `msgId` and `mobile` and is matched by them; an
+  unreadable record of an answer is set aside, the others are kept.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
@@ -35,6 +40,7 @@ from .base import (
     chunked,
     e164_to_digits,
     md5_hex,
+    unreadable,
     vendor_number_to_e164,
 )
 from .errors import VendorParseError, VendorRequestError
@@ -43,6 +49,7 @@ from .models import (
     Capability,
     DeliveryReport,
     Outcome,
+    PullBatch,
     PushBatch,
     ReportQuery,
     ReportStatus,
@@ -68,10 +75,10 @@ CODES = CodeTable(
     {
         "0": (Outcome.OK, "OK"),
         "1001": (Outcome.PERMANENT, "ParamError: bad parameter"),
-        "1002": (Outcome.PERMANENT, "AppKeyError: wrong appKey"),
-        "1003": (Outcome.PERMANENT, "PasswordError: wrong appSecret"),
-        "1004": (Outcome.PERMANENT, "BindIpError: source IP not bound to the account"),
-        "1005": (Outcome.PERMANENT, "AccountStop: account disabled"),
+        "1002": (Outcome.CONFIGURATION, "AppKeyError: wrong appKey"),
+        "1003": (Outcome.CONFIGURATION, "PasswordError: wrong appSecret"),
+        "1004": (Outcome.CONFIGURATION, "BindIpError: our source IP is not bound to the account"),
+        "1005": (Outcome.CONFIGURATION, "AccountStop: account stopped at the vendor"),
         "1006": (Outcome.PERMANENT, "ContentError: bad content"),
         "1007": (Outcome.PERMANENT, "MobileError: bad mobile number(s)"),
         "1008": (Outcome.PERMANENT, "ExtNumberError: bad extension"),
@@ -198,7 +205,8 @@ def parse_answer(body: bytes | str, what: str = "answer") -> _Answer:
 
 def _refusal(answer: _Answer) -> VendorRequestError:
     info = CODES.lookup(answer.code)
-    return VendorRequestError(VENDOR, answer.code, info.outcome, answer.msg or info.description)
+    description = f"{info.description} ({answer.msg})" if answer.msg else info.description
+    return VendorRequestError(VENDOR, answer.code, info.outcome, description)
 
 
 def parse_send_answer(body: bytes | str) -> str:
@@ -260,7 +268,7 @@ def _report(raw: Any, *, pushed: bool, tz: dt.tzinfo) -> DeliveryReport:
             to=vendor_number_to_e164(record.mobile, with_country_code=True),
             status=status,
             code=record.errorCode or str(record.status),
-            description=record.desc or "",
+            description=record.desc or _describe(status, record.errorCode),
             occurred_at=_parse_timestamp(record.timestamp, tz),
             raw=raw,
         )
@@ -268,29 +276,51 @@ def _report(raw: Any, *, pushed: bool, tz: dt.tzinfo) -> DeliveryReport:
         raise VendorParseError(VENDOR, f"unreadable report: {_errors(exc)}") from exc
 
 
-def parse_push_body(body: bytes | str, tz: dt.tzinfo | None = None) -> list[DeliveryReport]:
-    """A pushed body: one JSON object (the document); a list of them is taken too."""
+def _describe(status: ReportStatus, error_code: str | None) -> str:
+    if status is ReportStatus.DELIVERED:
+        return "delivered"
+    if status is ReportStatus.PENDING:
+        return "no report yet"
+    return f"undelivered (errorCode {error_code or '?'})"
+
+
+def _reports(items: list[Any], *, pushed: bool, tz: dt.tzinfo) -> PushBatch:
+    """Each record on its own: the readable ones, the others set aside."""
+    reports: list[DeliveryReport] = []
+    skipped = []
+    for item in items:
+        try:
+            reports.append(_report(item, pushed=pushed, tz=tz))
+        except VendorParseError as exc:
+            skipped.append(unreadable(item, str(exc)))
+    return PushBatch(reports=reports, unreadable=skipped)
+
+
+def parse_push_body(body: bytes | str, tz: dt.tzinfo | None = None) -> PushBatch:
+    """A pushed body: one JSON object (the document), which must be a readable report; a list
+    of them is taken too, each record standing alone."""
     tz = tz or dt.timezone(dt.timedelta(hours=8))
     data = _loads(body, "push")
-    items = data if isinstance(data, list) else [data]
-    if not items:
+    if not isinstance(data, list):
+        return PushBatch(reports=[_report(data, pushed=True, tz=tz)])
+    if not data:
         raise VendorParseError(VENDOR, "push carries no report")
-    return [_report(item, pushed=True, tz=tz) for item in items]
+    return _reports(data, pushed=True, tz=tz)
 
 
-def parse_status_answer(body: bytes | str, tz: dt.tzinfo | None = None) -> list[DeliveryReport]:
+def parse_status_answer(body: bytes | str, tz: dt.tzinfo | None = None) -> PullBatch:
     """A status-query answer -> reports (status 1 = PENDING); 1012 -> no reports."""
     tz = tz or dt.timezone(dt.timedelta(hours=8))
     answer = parse_answer(body, "status answer")
     if answer.code == CODE_NO_REPORT:
-        return []
+        return PullBatch()
     if answer.code != "0":
         raise _refusal(answer)
     if answer.data is None:
-        return []
+        return PullBatch()
     if not isinstance(answer.data, list):
         raise VendorParseError(VENDOR, "status answer data is not a list")
-    return [_report(item, pushed=False, tz=tz) for item in answer.data]
+    return PullBatch(**dict(_reports(answer.data, pushed=False, tz=tz)))
 
 
 # --------------------------------------------------------------------------- the adapter
@@ -370,21 +400,17 @@ class IntlAdapter(VendorAdapter):
         return parse_balance_answer(content)
 
     # -- reports
-    def query_reports(self, queries: Sequence[ReportQuery]) -> list[DeliveryReport]:
-        reports: list[DeliveryReport] = []
+    def query_report_batches(self, queries: Sequence[ReportQuery]) -> Iterator[PullBatch]:
         pairs = [
             {"msgId": q.vendor_ref, "mobile": e164_to_digits(q.to)} for q in queries if _E164.match(q.to)
         ]
         for chunk in chunked(pairs, QUERY_LIMIT):
-            reports.extend(
-                parse_status_answer(self._post(STATUS_PATH, {"data": list(chunk)}), self.vendor_tz)
-            )
-        return reports
+            yield parse_status_answer(self._post(STATUS_PATH, {"data": list(chunk)}), self.vendor_tz)
 
     def parse_push(self, request: RawRequest) -> PushBatch:
         if request.method.upper() != "POST":
             raise VendorParseError(VENDOR, f"push by {request.method!r}, expected POST")
-        return PushBatch(reports=parse_push_body(request.body, self.vendor_tz))
+        return parse_push_body(request.body, self.vendor_tz)
 
     def check_push_credentials(self, request: RawRequest) -> bool:
         # Constant-time compares on bytes (compare_digest refuses non-ASCII str).

@@ -1,6 +1,8 @@
 """快信通 3 (kxt3): one endpoint, POST form params `op` + `message` (a JSON string), push-only reports.
 
 Protocol digest: docs/vendors.md (kxt3); the vendor document is seeds/001_5e81ed96d16bf1ef.txt.
+kxt3 has no pull, so a push is the only copy of its reports: inside a readable push each
+`jsonData` item stands alone (an unreadable one is set aside, the others are applied).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .base import (
     format_vendor_time,
     md5_hex,
     parse_vendor_time,
+    unreadable,
     vendor_number_to_e164,
 )
 from .errors import InvalidInput, VendorParseError, VendorRequestError
@@ -42,6 +45,7 @@ from .models import (
     ReportStatus,
     SendOptions,
     SubmitResult,
+    UnreadableRecord,
 )
 
 VENDOR = "kxt3"
@@ -51,7 +55,7 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # atTime, smgRecvDate
 CODE_TIMESTAMP = "230"
 CODE_BAD_NUMBER = "310"
 
-_P, _T, _OK = Outcome.PERMANENT, Outcome.TRANSIENT, Outcome.OK
+_P, _T, _OK, _C = Outcome.PERMANENT, Outcome.TRANSIENT, Outcome.OK, Outcome.CONFIGURATION
 
 # 6.2 状态码表, every code of the document.
 CODES = CodeTable(
@@ -63,15 +67,15 @@ CODES = CodeTable(
         "110": (_P, "invalid JSON data"),
         "120": (_P, "missing parameter"),
         "130": (_P, "GET requests not supported"),
-        "200": (_P, "authentication error"),
+        "200": (_C, "authentication error (cid, uid or password)"),
         "210": (_T, "requests too frequent"),
-        "220": (_P, "invalid source (IP refused)"),
+        "220": (_C, "our source IP is refused by the vendor"),
         # Our timestamps are well-formed, so 230 means a suffix collision with another process:
         # nothing was accepted and a fresh timestamp succeeds.
         "230": (_T, "invalid or repeated timestamp"),
-        "240": (_P, "authentication failed"),
-        "250": (_P, "account disabled"),
-        "260": (_P, "organisation disabled"),
+        "240": (_C, "authentication failed (cid, uid or password)"),
+        "250": (_C, "account disabled at the vendor"),
+        "260": (_C, "organisation (cid) disabled at the vendor"),
         "300": (_P, "wrong number count (0 or over the limit)"),
         "310": (_P, "contains an invalid number"),
         "320": (_P, "wrong content length (0 or over the limit)"),
@@ -352,20 +356,22 @@ def _envelope(request: RawRequest) -> dict[str, Any]:
             return dict(request.form())
         except ValueError as exc:  # VendorParseError included; parse_qs on odd text
             raise VendorParseError(VENDOR, "push body is not a form") from exc
-    return dict(request.query)
+    return request.query_fields()
 
 
-def _items(value: Any) -> list[dict[str, Any]]:
+def _items(value: Any) -> tuple[list[Any], bool]:
+    """The jsonData items, and whether they came as the documented array (a lone object is taken
+    as one item, and must then be readable)."""
     if isinstance(value, str | bytes):
         try:
             value = _load_json(value.decode("utf-8") if isinstance(value, bytes) else value)
         except (ValueError, RecursionError) as exc:
             raise VendorParseError(VENDOR, "jsonData is not JSON") from exc
     if isinstance(value, dict):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise VendorParseError(VENDOR, "jsonData is not an array of objects")
-    return value
+        return [value], False
+    if not isinstance(value, list):
+        raise VendorParseError(VENDOR, "jsonData is not an array")
+    return value, True
 
 
 def _e164(mobile: str) -> str:
@@ -375,7 +381,9 @@ def _e164(mobile: str) -> str:
     return number
 
 
-def _report(item: dict[str, Any]) -> DeliveryReport:
+def _report(item: Any) -> DeliveryReport:
+    if not isinstance(item, dict):
+        raise VendorParseError(VENDOR, "report item is not a JSON object")
     parsed = _ReportItem.model_validate(item)
     delivered = parsed.success
     if delivered is None:  # `success` is the verdict; without it, read the common gateway codes
@@ -391,7 +399,9 @@ def _report(item: dict[str, Any]) -> DeliveryReport:
     )
 
 
-def _inbound(item: dict[str, Any]) -> InboundMessage:
+def _inbound(item: Any) -> InboundMessage:
+    if not isinstance(item, dict):
+        raise VendorParseError(VENDOR, "inbound item is not a JSON object")
     parsed = _InboundItem.model_validate(item)
     return InboundMessage(
         vendor=VENDOR,
@@ -409,13 +419,26 @@ def parse_push_request(request: RawRequest) -> PushBatch:
         raise VendorParseError(VENDOR, "push type is neither report nor mo")
     if "jsonData" not in envelope:
         raise VendorParseError(VENDOR, "push without jsonData")
-    items = _items(envelope["jsonData"])
-    try:
-        if kind.strip().lower() == "report":
-            return PushBatch(reports=[_report(item) for item in items])
-        return PushBatch(inbound=[_inbound(item) for item in items])
-    except ValidationError as exc:
-        raise VendorParseError(VENDOR, f"unreadable push item: {exc.error_count()} error(s)") from exc
+    items, listed = _items(envelope["jsonData"])
+    reports = kind.strip().lower() == "report"
+    read = _report if reports else _inbound
+    records: list[Any] = []
+    skipped: list[UnreadableRecord] = []
+    for item in items:
+        try:
+            records.append(read(item))
+        except (VendorParseError, ValidationError, ValueError, TypeError) as exc:
+            reason = (
+                f"unreadable push item: {exc.error_count()} error(s)"
+                if isinstance(exc, ValidationError)
+                else str(exc)
+            )
+            if not listed:  # a lone object is the whole push
+                raise VendorParseError(VENDOR, reason) from exc
+            skipped.append(unreadable(item, reason))
+    if reports:
+        return PushBatch(reports=records, unreadable=skipped)
+    return PushBatch(inbound=records, unreadable=skipped)
 
 
 # --------------------------------------------------------------------------- the adapter

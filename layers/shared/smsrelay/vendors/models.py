@@ -16,6 +16,9 @@ class Outcome(StrEnum):
     OK = "ok"
     PERMANENT = "permanent"  # retrying cannot help: the recipient ends `rejected`
     TRANSIENT = "transient"  # retry with backoff, then fail over, then `failed`
+    #: our account at the vendor is wrong (credentials, IP allow-list, account disabled): the
+    #: recipient is not to blame, so never final for it; the operator has to fix the vendor setup
+    CONFIGURATION = "configuration"
 
 
 class ReportStatus(StrEnum):
@@ -93,11 +96,26 @@ class Balance(_Record):
     raw: dict[str, Any] = Field(default_factory=dict)
 
 
+class UnreadableRecord(_Record):
+    """One record of a readable push or pull that could not be read: skipped, logged, counted."""
+
+    reason: str
+    raw: str = Field(default="", description="the record as received, cut short; mask numbers before logging")
+
+
 class PushBatch(_Record):
-    """Everything one vendor push carried."""
+    """Everything one vendor push carried: each record stands alone."""
 
     reports: list[DeliveryReport] = Field(default_factory=list)
     inbound: list[InboundMessage] = Field(default_factory=list)
+    unreadable: list[UnreadableRecord] = Field(default_factory=list)
+
+
+class PullBatch(PushBatch):
+    """What one vendor call of a pull or a query handed out. Pulled records are handed out
+    once: apply a batch before the next call."""
+
+    more: bool = Field(default=False, description="the vendor may hold more: call again")
 
 
 class ReportQuery(_Record):
@@ -133,6 +151,11 @@ class SendOptions(_Record):
     sender_id: str | None = None
     reference: str | None = Field(
         default=None, description="our own request reference where the vendor takes one (smsadmin linkid)"
+    )
+    attempt: int = Field(
+        default=1,
+        ge=1,
+        description="which attempt of the chunk this is: a new attempt takes a new vendor reference",
     )
 
 

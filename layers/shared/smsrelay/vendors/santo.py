@@ -8,14 +8,22 @@ Readings taken where the document is unclear (see docs/vendors.md):
   document's table flattens the `|` into spaces, so whitespace also separates fields;
 - a multi-number request refused with 0110 (bad number) does not say which number: it is
   split into one request per number so the good numbers still go out (REJECTD means nothing
-  was accepted, so nothing is sent twice).
+  was accepted, so nothing is sent twice);
+- a request refused with 0112 ("下发国内号码没有对应模板": no template for domestic numbers) is
+  sent again without its +86 numbers, so the others still go out; the +86 numbers are refused
+  with 0112 (another vendor of the route may take them);
+- `get-rptstatus` (4.6) is asked for `da=8613910825657` in the example and answers a record for
+  `8615711586282`: each record is matched by its own `msgid` and `da`, never by the number
+  asked; a record without `da` cannot be matched and is set aside;
+- references (`mtmsgid`: 20 decimal digits in the send examples, 14 hex digits in the report
+  examples) are opaque strings, matched exactly as the vendor wrote them.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
@@ -29,6 +37,7 @@ from .base import (
     VendorAdapter,
     VendorSettings,
     e164_to_digits,
+    unreadable,
     vendor_number_to_e164,
 )
 from .errors import InvalidInput, VendorError, VendorParseError, VendorRequestError
@@ -39,17 +48,21 @@ from .models import (
     NumberCheck,
     Outcome,
     Price,
+    PullBatch,
     PushBatch,
     ReportQuery,
     ReportStatus,
     SendOptions,
     SubmitResult,
+    UnreadableRecord,
 )
 
 VENDOR = "santo"
 
 OK_CODE = "000"
 BAD_NUMBER_CODE = "0110"
+NO_TEMPLATE_CODE = "0112"
+DOMESTIC_PREFIX = "+86"  # 国内: mainland China, the vendor's home
 
 # Section 5.1 (request answers) and 5.2 (report status values and codes).
 CODES = CodeTable(
@@ -58,10 +71,10 @@ CODES = CodeTable(
         "000": (Outcome.OK, "request accepted"),
         "0100": (Outcome.PERMANENT, "bad request parameters"),
         "0101": (Outcome.PERMANENT, "invalid command"),
-        "0104": (Outcome.PERMANENT, "wrong account (cpid)"),
-        "0106": (Outcome.PERMANENT, "wrong password (cppwd)"),
+        "0104": (Outcome.CONFIGURATION, "wrong account (cpid)"),
+        "0106": (Outcome.CONFIGURATION, "wrong password (cppwd)"),
         "0107": (Outcome.PERMANENT, "balance or credit too low"),
-        "0108": (Outcome.PERMANENT, "source IP not whitelisted"),
+        "0108": (Outcome.CONFIGURATION, "our source IP is not on the vendor's whitelist"),
         "0110": (Outcome.PERMANENT, "bad number format or more than 100 numbers"),
         "0111": (Outcome.PERMANENT, "empty content"),
         "0112": (Outcome.PERMANENT, "no template registered for domestic (CN) numbers"),
@@ -257,7 +270,10 @@ def parse_verify_answer(text: str) -> VerifyAnswer:
     return _model(VerifyAnswer, data, "verifyPhoneNumber")
 
 
-def parse_rptstatus_answer(text: str) -> list[tuple[ReportRecord, dict[str, Any]]]:
+def parse_rptstatus_answer(
+    text: str,
+) -> tuple[list[tuple[ReportRecord, dict[str, Any]]], list[UnreadableRecord]]:
+    """The records of a get-rptstatus answer, and those that cannot be read (set aside)."""
     data = read_answer(text)
     if isinstance(data, dict):  # an error object, or a single record without the list
         _check_errcode(data)
@@ -265,12 +281,17 @@ def parse_rptstatus_answer(text: str) -> list[tuple[ReportRecord, dict[str, Any]
     if not isinstance(data, list):
         raise VendorParseError(VENDOR, "get-rptstatus answer is not a list")
     records: list[tuple[ReportRecord, dict[str, Any]]] = []
+    skipped: list[UnreadableRecord] = []
     for item in data:
-        record: ReportRecord = _model(ReportRecord, item, "get-rptstatus")
+        try:
+            record: ReportRecord = _model(ReportRecord, item, "get-rptstatus")
+        except VendorParseError as exc:
+            skipped.append(unreadable(_plain(item) or item, str(exc)))
+            continue
         if record.errcode.strip() in REQUEST_CODES:
             raise _refusal(record.errcode.strip())
         records.append((record, _plain(item)))
-    return records
+    return records, skipped
 
 
 def _plain(data: Any) -> dict[str, Any]:
@@ -294,7 +315,7 @@ def rptstatus_to_status(mtstat: str) -> ReportStatus:
 
 def _push_fields(request: RawRequest) -> dict[str, str]:
     fields: dict[str, str] = {}
-    for key, value in (request.query or {}).items():
+    for key, value in request.query_fields(errors="replace").items():
         fields[str(key)] = _scalar(value)
     body = request.body or b""
     if isinstance(body, str):
@@ -420,6 +441,8 @@ class SantoAdapter(VendorAdapter):
         try:
             answer = parse_submit_answer(self._get("/submit", params))
         except VendorRequestError as exc:
+            if exc.code == NO_TEMPLATE_CODE:
+                return self._without_domestic(recipients, content, sender, exc)
             if exc.code != BAD_NUMBER_CODE:
                 raise
             if not multi:
@@ -435,6 +458,19 @@ class SantoAdapter(VendorAdapter):
             )
             for to in recipients
         ]
+
+    def _without_domestic(
+        self, recipients: Sequence[str], content: str, sender: str, refusal: VendorRequestError
+    ) -> list[SubmitResult]:
+        """0112 refused the request for its +86 numbers, and accepted nothing: the others go
+        again on their own; the +86 ones leave with the refusal (so they may fail over)."""
+        domestic = [to for to in recipients if to.startswith(DOMESTIC_PREFIX)]
+        others = [to for to in recipients if not to.startswith(DOMESTIC_PREFIX)]
+        if not domestic or not others:
+            raise refusal
+        results = self._submit(others, content, sender)
+        refusal.partial = results + refusal.partial
+        raise refusal
 
     def _submit_one_by_one(self, recipients: Sequence[str], content: str, sender: str) -> list[SubmitResult]:
         results: list[SubmitResult] = []
@@ -465,56 +501,56 @@ class SantoAdapter(VendorAdapter):
         return NumberCheck(number=number, valid=answer.isValid, country=answer.country or "")
 
     # -- reports by query
-    def query_reports(self, queries: Sequence[ReportQuery]) -> list[DeliveryReport]:
+    def query_report_batches(self, queries: Sequence[ReportQuery]) -> Iterator[PullBatch]:
+        """One call per message (reference), with `da` when one number is asked; numbers the
+        answer leaves out are asked one by one. Every record comes back under its own `da`."""
         by_ref: dict[str, list[str]] = {}
         for query in queries:
             numbers = by_ref.setdefault(query.vendor_ref, [])
             if query.to not in numbers:
                 numbers.append(query.to)
-        reports: list[DeliveryReport] = []
         for ref, numbers in by_ref.items():
+            seen: set[str] = set()
+            batch = self._query(ref, numbers[0] if len(numbers) == 1 else None)
+            seen.update(r.to for r in batch.reports)
+            yield batch
             if len(numbers) == 1:
-                reports.extend(self._query_one(ref, numbers[0]))
                 continue
-            # One call for the whole message (da is optional), then ask per number for the missing.
-            found = self._query(ref, None)
-            wanted = [r for r in found if r.to in numbers]
-            reports.extend(wanted)
-            seen = {r.to for r in wanted}
             for to in numbers:
-                if to not in seen:
-                    reports.extend(self._query_one(ref, to))
-        return reports
+                if to in seen:
+                    continue
+                batch = self._query(ref, to)
+                fresh = [r for r in batch.reports if r.to not in seen]
+                seen.update(r.to for r in fresh)
+                yield batch.model_copy(update={"reports": fresh})
 
-    def _query_one(self, ref: str, to: str) -> list[DeliveryReport]:
-        # Asked with `da`: the records are that number's (the document's example echoes another da).
-        return [r.model_copy(update={"to": to}) for r in self._query(ref, to)[:1]]
-
-    def _query(self, ref: str, to: str | None) -> list[DeliveryReport]:
+    def _query(self, ref: str, to: str | None) -> PullBatch:
         params = {"msgid": ref}
         if to is not None:
             params["da"] = e164_to_digits(to)
-        reports = []
-        for record, raw in parse_rptstatus_answer(self._get("/get-rptstatus", params)):
-            number = vendor_number_to_e164(record.da, with_country_code=True) if record.da else (to or "")
-            if not number:
+        reports: list[DeliveryReport] = []
+        records, skipped = parse_rptstatus_answer(self._get("/get-rptstatus", params))
+        for record, raw in records:
+            number = vendor_number_to_e164(record.da, with_country_code=True) if record.da.strip() else ""
+            msgid = record.msgid.strip() or ref
+            if not _MSISDN.fullmatch(number):
+                skipped.append(unreadable(raw, "get-rptstatus record without a readable da"))
                 continue
             status = rptstatus_to_status(record.mtstat)
-            code = record.mtstat.strip() or record.errcode
             reports.append(
                 DeliveryReport(
                     vendor=VENDOR,
-                    vendor_ref=ref,
+                    vendor_ref=msgid,
                     to=number,
                     status=status,
-                    code=code,
+                    code=record.mtstat.strip() or record.errcode,
                     description={"delivered": "delivered", "undelivered": "failed"}.get(
                         status, "no report yet"
                     ),
                     raw=raw,
                 )
             )
-        return reports
+        return PullBatch(reports=reports, unreadable=skipped)
 
     # -- pushes
     def parse_push(self, request: RawRequest) -> PushBatch:

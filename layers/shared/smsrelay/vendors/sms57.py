@@ -1,13 +1,20 @@
 """SMS57-SMGW: one endpoint `{base_url}/sms`, form parameters (UTF-8), JSON answers (`rt=json`).
 
 Protocol points this adapter relies on (vendor document, see docs/vendors.md):
-- actions `send` (≤ 500 numbers, comma separated), `p2p` (`mobile#content` lines), `balance`,
+- actions `send` (≤ 500 numbers, comma separated), `p2p` (`mobile#content` records), `balance`,
   `report` (pull, `size` 10..10000), `mo` (pull, `size` 10..1000, spelled `szie` in the table);
+- p2p records are separated by "换行" (a line break); the document's only example uses CR
+  (`%0d`), so CR is the default and `p2p_separator` (`cr`, `lf`, `crlf`) follows a gateway that
+  differs; the "encrypted" password hashes the list with its separators removed;
 - the "encrypted" password is MD5(password+extno+content+mobile) for send, MD5(password+extno+
   mobileContentList without line breaks) for p2p and MD5(password) otherwise;
+- STATUS 102 ("单次提交的号码数过多 (建议 200 以内)") accepts nothing: the request is sent again
+  in halves, and the smaller size is kept for this adapter's later requests;
 - `status` is a string or a number; `balance` is in 厘 (1/1000 yuan) and may be negative;
-- one `mid` per recipient, reports match on (mid, mobile);
-- push: a JSON array mixing flag:1 reports and flag:0 inbound messages, answered `OK`.
+- one `mid` per recipient, reports match on (mid, mobile); an inbound `mid` may be left out
+  ("可忽略");
+- push: a JSON array mixing flag:1 reports and flag:0 inbound messages, answered `OK`; the
+  document promises no re-push, so each record stands alone: an unreadable one is skipped.
 """
 
 from __future__ import annotations
@@ -15,9 +22,9 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -27,10 +34,10 @@ from .base import (
     RawRequest,
     VendorAdapter,
     VendorSettings,
-    chunked,
     e164_to_domestic_cn,
     md5_hex,
     parse_vendor_time,
+    unreadable,
     vendor_number_to_e164,
 )
 from .errors import VendorError, VendorParseError, VendorRequestError
@@ -40,21 +47,26 @@ from .models import (
     DeliveryReport,
     InboundMessage,
     Outcome,
+    PullBatch,
     PushBatch,
     ReportStatus,
     SendOptions,
     SubmitResult,
+    UnreadableRecord,
 )
 
 logger = logging.getLogger("smsrelay.vendors.sms57")
+T = TypeVar("T")
 
 VENDOR = "sms57"
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 STAT_DELIVERED = "DELIVRD"
+CODE_TOO_MANY = "102"
 # Our own codes for numbers refused before any request (not vendor codes).
 CODE_NOT_CN_MOBILE = "NOT_CN_MOBILE"
+P2P_SEPARATORS = {"cr": "\r", "lf": "\n", "crlf": "\r\n"}
 
-_P, _T, _OK = Outcome.PERMANENT, Outcome.TRANSIENT, Outcome.OK
+_P, _T, _OK, _C = Outcome.PERMANENT, Outcome.TRANSIENT, Outcome.OK, Outcome.CONFIGURATION
 
 # STATUS (request level), RESULT (per recipient) and STAT (delivery) share no key except "0",
 # which means success in both STATUS and RESULT, so one table holds them all.
@@ -62,18 +74,19 @@ CODES: dict[str, tuple[Outcome, str]] = {
     # STATUS
     "0": (_OK, "accepted"),
     "1": (_P, "malformed request packet"),
-    "2": (_P, "source IP not allowed"),
-    "3": (_P, "wrong account or password"),
-    "4": (_P, "wrong protocol version"),
+    "2": (_C, "our source IP is not allowed by the vendor (IP 鉴权错误)"),
+    "3": (_C, "wrong account or password"),
+    "4": (_C, "wrong protocol version for this account"),
     "5": (_T, "other error"),
-    "6": (_P, "wrong access type for this account (e.g. CMPP account)"),
-    "7": (_P, "account disabled"),
+    "6": (_C, "wrong access type for this account (e.g. a CMPP account)"),
+    "7": (_C, "account disabled at the vendor"),
     "21": (_T, "too many connections"),
     # No outbound route for the number's carrier on this account: another vendor may have one.
     "100": (_T, "internal error, no route for the number"),
-    "102": (_P, "too many numbers in one request"),
+    # Nothing was accepted: the adapter resends in halves; left over only for one number.
+    CODE_TOO_MANY: (_T, "too many numbers in one request (the gateway advises at most 200)"),
     # RESULT
-    "10": (_P, "wrong extno (access number)"),
+    "10": (_C, "wrong extno (access number) in the vendor settings"),
     "15": (_P, "balance too low"),
     "17": (_P, "account signature (签名) invalid"),
     # STAT
@@ -118,6 +131,8 @@ class Sms57Settings(VendorSettings):
     password_mode: Literal["md5", "plain"] = "md5"
     report_pull_size: int = Field(default=1000, ge=10, le=10000)
     inbound_pull_size: int = Field(default=1000, ge=10, le=1000)
+    #: what separates p2p records: the document's example uses CR
+    p2p_separator: Literal["cr", "lf", "crlf"] = "cr"
 
 
 # --------------------------------------------------------------------------- vendor payloads
@@ -147,10 +162,10 @@ class _BalanceAnswer(_Answer):
 
 class _PushRecord(_Answer):
     flag: _Scalar | None = None
-    mid: _Scalar
+    mid: _Scalar | None = None  # a report needs it; an inbound message may leave it out (可忽略)
     spid: _Scalar | None = None
     accessCode: _Scalar | None = None
-    mobile: _Scalar
+    mobile: _Scalar | None = None  # required: checked with the record's other fields
     stat: str | None = None
     content: str | None = None
     time: str | None = None
@@ -267,14 +282,6 @@ def read_balance_answer(body: bytes | str) -> Balance:
     return Balance(vendor=VENDOR, balance=value / 1000, unit="CNY", raw=raw)
 
 
-def _records(kind: str, data: object) -> list[Any]:
-    if isinstance(data, dict):  # tolerate a single record where an array is documented
-        data = [data]
-    if not isinstance(data, list):
-        raise VendorParseError(VENDOR, f"{kind}: expected a JSON array")
-    return data
-
-
 def _flag(record: _PushRecord) -> str:
     flag = _scalar(record.flag)
     if flag in ("0", "1"):
@@ -289,7 +296,7 @@ def _flag(record: _PushRecord) -> str:
 
 def _report(record: _PushRecord, raw: dict[str, Any]) -> DeliveryReport:
     mid = _scalar(record.mid)
-    to = vendor_number_to_e164(record.mobile)
+    to = vendor_number_to_e164(_scalar(record.mobile) or "")
     stat = (record.stat or "").strip()
     if not mid or len(to) < 4 or not stat:
         raise VendorParseError(VENDOR, "report lacks mid, mobile or stat")
@@ -306,7 +313,7 @@ def _report(record: _PushRecord, raw: dict[str, Any]) -> DeliveryReport:
 
 
 def _inbound(record: _PushRecord, raw: dict[str, Any]) -> InboundMessage:
-    sender = vendor_number_to_e164(record.mobile)
+    sender = vendor_number_to_e164(_scalar(record.mobile) or "")
     if len(sender) < 4 or record.content is None:
         raise VendorParseError(VENDOR, "inbound message lacks mobile or content")
     return InboundMessage(
@@ -315,7 +322,7 @@ def _inbound(record: _PushRecord, raw: dict[str, Any]) -> InboundMessage:
         to=_scalar(record.accessCode) or "",  # the SP service number, not a handset: kept as written
         content=record.content,
         received_at=parse_vendor_time(record.time, TIME_FORMAT),
-        vendor_ref=_scalar(record.mid),
+        vendor_ref=_scalar(record.mid) or None,
         raw=raw,
     )
 
@@ -327,33 +334,45 @@ def read_record(item: object) -> DeliveryReport | InboundMessage:
     return _report(record, item) if _flag(record) == "1" else _inbound(record, item)
 
 
-def read_records(kind: str, data: object, *, strict: bool) -> PushBatch:
-    """Reports and inbound messages of a push or a pull.
-
-    strict (push): one unreadable record fails the whole push so that the raw body gets logged and
-    the vendor may push again. Lenient (pull): records were handed out once, so keep the readable
-    ones and log the others.
-    """
+def read_records(kind: str, data: object) -> PushBatch:
+    """Reports and inbound messages of a push or a pull. The envelope is a JSON array (a lone
+    object is taken as a one-record push, and must then be readable); inside an array each
+    record stands alone: an unreadable one is set aside and the others are kept."""
+    if isinstance(data, dict):
+        record = read_record(data)
+        if isinstance(record, DeliveryReport):
+            return PushBatch(reports=[record])
+        return PushBatch(inbound=[record])
+    if not isinstance(data, list):
+        raise VendorParseError(VENDOR, f"{kind}: expected a JSON array")
     reports: list[DeliveryReport] = []
     inbound: list[InboundMessage] = []
-    for item in _records(kind, data):
+    skipped: list[UnreadableRecord] = []
+    for item in data:
         try:
             record = read_record(item)
-        except VendorParseError:
-            if strict:
-                raise
-            logger.warning("sms57 %s: unreadable record skipped", kind, extra={"vendor": VENDOR})
+        except VendorParseError as exc:
+            skipped.append(unreadable(item, str(exc)))
+            continue
+        except Exception as exc:  # pydantic or value errors from a hostile record
+            skipped.append(unreadable(item, f"{kind}: unreadable record ({type(exc).__name__})"))
             continue
         if isinstance(record, DeliveryReport):
             reports.append(record)
         else:
             inbound.append(record)
-    return PushBatch(reports=reports, inbound=inbound)
+    return PushBatch(reports=reports, inbound=inbound, unreadable=skipped)
 
 
-def read_pull_answer(kind: str, body: bytes | str) -> PushBatch:
+def read_pull_answer(kind: str, body: bytes | str) -> PullBatch:
+    """One `report`/`mo` answer. Records are handed out once: a non-empty answer may have more
+    behind it."""
     data = read_status(kind, body)
-    return read_records(kind, data.get("list") or [], strict=False)
+    items = data.get("list") or []
+    if not isinstance(items, list):
+        raise VendorParseError(VENDOR, f"{kind}: list is not an array")
+    batch = read_records(kind, items)
+    return PullBatch(**dict(batch), more=bool(items))
 
 
 def stat_description(stat: str) -> str:
@@ -385,9 +404,19 @@ class Sms57Adapter(VendorAdapter):
 
     settings: Sms57Settings
 
+    def __init__(self, settings: Any, session: Any = None):
+        super().__init__(settings, session)
+        # Lowered when the gateway answers 102; adapters live as long as their process.
+        self.learned_limit: int | None = None
+
     @property
     def url(self) -> str:
         return f"{self.base_url}/sms"
+
+    @property
+    def batch_limit(self) -> int:
+        limit = super().batch_limit
+        return min(limit, self.learned_limit) if self.learned_limit else limit
 
     # -- passwords
     def password_for(self, signed: str | None = None) -> str:
@@ -416,6 +445,35 @@ class Sms57Adapter(VendorAdapter):
     def _refuse(self, numbers: Sequence[str]) -> list[SubmitResult]:
         return self.reject_all(numbers, CODE_NOT_CN_MOBILE, "sms57 takes Chinese mobile numbers only")
 
+    def _in_requests(
+        self, items: Sequence[T], call: Callable[[Sequence[T]], list[SubmitResult]]
+    ) -> list[SubmitResult]:
+        """`items` in requests of `batch_limit`; on 102 (nothing accepted) the limit is halved
+        and the same items go again, so nothing is sent twice and nothing is left out."""
+        results: list[SubmitResult] = []
+        rest = list(items)
+        while rest:
+            part = rest[: self.batch_limit]
+            try:
+                results.extend(call(part))
+            except VendorRequestError as exc:
+                if exc.code == CODE_TOO_MANY and len(part) > 1:
+                    self.learned_limit = (len(part) + 1) // 2
+                    logger.warning(
+                        "sms57 refused %d numbers in one request (102): sending at most %d a request",
+                        len(part),
+                        self.learned_limit,
+                        extra={"vendor": VENDOR},
+                    )
+                    continue
+                exc.partial = results + exc.partial
+                raise
+            except VendorError as exc:
+                exc.partial = results + exc.partial
+                raise
+            rest = rest[len(part) :]
+        return results
+
     # -- sending
     def send_chunk(self, recipients: Sequence[str], content: str, options: SendOptions) -> list[SubmitResult]:
         # options.send_at / sender_id: the vendor has neither (extno comes from the settings).
@@ -423,6 +481,14 @@ class Sms57Adapter(VendorAdapter):
         refused = self._refuse(bad)
         if not good:
             return refused
+        try:
+            results = self._in_requests(good, lambda part: self._send_once(part, content))
+        except VendorError as exc:
+            exc.partial = refused + exc.partial
+            raise
+        return _in_order(recipients, refused + results)
+
+    def _send_once(self, good: Sequence[tuple[str, str]], content: str) -> list[SubmitResult]:
         mobile = ",".join(domestic for _, domestic in good)
         extno = self.settings.extno
         body = self._call(
@@ -435,17 +501,12 @@ class Sms57Adapter(VendorAdapter):
                 "extno": extno,
             }
         )
-        try:
-            results = read_send_answer(body, good)
-        except VendorError as exc:
-            exc.partial = refused + exc.partial
-            raise
-        return _in_order(recipients, refused + results)
+        return read_send_answer(body, good)
 
     def send_personalised(
         self, messages: Sequence[tuple[str, str]], options: SendOptions | None = None
     ) -> list[SubmitResult]:
-        """Native p2p: `mobile#content` lines joined with LF, up to `batch_limit` lines a request."""
+        """Native p2p: `mobile#content` records, up to `batch_limit` a request."""
         options = options or SendOptions()
         lines: list[tuple[str, str, str]] = []  # (e164, domestic, content)
         refused_numbers: list[str] = []
@@ -455,13 +516,12 @@ class Sms57Adapter(VendorAdapter):
             if not good:
                 refused_numbers.append(to)
             elif "\r" in content or "\n" in content:
-                multiline.append((to, content))  # a line break cannot travel in a p2p line: plain send
+                multiline.append((to, content))  # a line break cannot travel in a p2p record: plain send
             else:
                 lines.append((to, good[0][1], content))
         results: list[SubmitResult] = self._refuse(refused_numbers)
         try:
-            for chunk in chunked(lines, self.batch_limit):
-                results.extend(self._send_p2p(chunk))
+            results.extend(self._in_requests(lines, self._send_p2p))
             if multiline:
                 results.extend(super().send_personalised(multiline, options))
         except VendorError as exc:
@@ -469,14 +529,20 @@ class Sms57Adapter(VendorAdapter):
             raise
         return _in_order([to for to, _ in messages], results)
 
+    def p2p_listing(self, chunk: Sequence[tuple[str, str, str]]) -> tuple[str, str]:
+        """(mobileContentList, what its password hashes): the records joined with the separator,
+        and the same without it ("加密时 mobileContentList 换行符去掉")."""
+        records = [f"{domestic}#{content}" for _, domestic, content in chunk]
+        return P2P_SEPARATORS[self.settings.p2p_separator].join(records), "".join(records)
+
     def _send_p2p(self, chunk: Sequence[tuple[str, str, str]]) -> list[SubmitResult]:
-        listing = "\n".join(f"{domestic}#{content}" for _, domestic, content in chunk)
+        listing, signed = self.p2p_listing(chunk)
         extno = self.settings.extno
         body = self._call(
             {
                 "action": "p2p",
                 "account": self.settings.account,
-                "password": self.password_for(extno + listing.replace("\n", "")),
+                "password": self.password_for(extno + signed),
                 "mobileContentList": listing,
                 "extno": extno,
             }
@@ -490,8 +556,8 @@ class Sms57Adapter(VendorAdapter):
         )
         return read_balance_answer(body)
 
-    # -- pulls
-    def pull_reports(self) -> list[DeliveryReport]:
+    # -- pulls (one call each; the poll drains)
+    def pull_reports(self) -> PullBatch:
         body = self._call(
             {
                 "action": "report",
@@ -500,9 +566,10 @@ class Sms57Adapter(VendorAdapter):
                 "size": str(self.settings.report_pull_size),
             }
         )
-        return read_pull_answer("report", body).reports
+        batch = read_pull_answer("report", body)
+        return batch.model_copy(update={"inbound": []})
 
-    def pull_inbound(self) -> list[InboundMessage]:
+    def pull_inbound(self) -> PullBatch:
         size = str(self.settings.inbound_pull_size)
         body = self._call(
             {
@@ -513,12 +580,13 @@ class Sms57Adapter(VendorAdapter):
                 "szie": size,  # the document's table spells it so: send both
             }
         )
-        return read_pull_answer("mo", body).inbound
+        batch = read_pull_answer("mo", body)
+        return batch.model_copy(update={"reports": []})
 
     # -- pushes
     def parse_push(self, request: RawRequest) -> PushBatch:
         try:
-            return read_records("push", _json("push", request.body), strict=True)
+            return read_records("push", _json("push", request.body))
         except VendorParseError:
             raise
         except Exception as exc:  # the contract: nothing but VendorParseError leaves a parser

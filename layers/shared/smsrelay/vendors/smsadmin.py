@@ -2,13 +2,31 @@
 
 Everything on the wire is GB2312: requests are percent-encoded GB2312 bytes, answers are decoded
 as GB18030 (a superset, so a stray GBK character does not break a reply). Our `linkid` is the
-vendor reference: reports and replies carry it back, so reports match on (linkid, mobile).
+vendor reference: reports and replies carry it back, so reports match on (linkid, mobile); a new
+attempt of a chunk takes a new linkid ("不得重复").
+
+Readings taken (seeds/002, digest in docs/vendors.md):
+- Pulls (§7, §8) hand each record out once, at most 20 a call, "poll again after 5 s": one call
+  is one `pull_*` here, and the poll applies it before the next call. Lines are
+  `mobile/date/linkid/status|content/子码`. A report line stands alone: a line that does not read
+  as a report is set aside, never glued to another (gluing turned a delivered report into an
+  undelivered one). Only a reply text may hold a line break (the plain `reve/` route does not
+  encode it): a line continues a reply only while that reply's own line is not yet a whole
+  record. The 子码 (extension) of a reply is kept as its `to`.
+- Pushes (§9, §10): "类型: POST", but the examples put every field in the URL's query string:
+  fields are read from the query string (the raw, still percent-encoded one where the transport
+  keeps it, decoded as GB18030) and from a form body, for GET and POST alike.
+- post_send_ddt (§4): the prose says "第一个参数为手机号码, 第二个参数为模板中第一个变量", and the
+  worked example fills `{value1}` with the group's second field and `{value2}` with its third
+  (验证码 123456, 在 10 分钟内). Its rendered texts leave `{value0}` out although the template
+  starts with it, so the example is not consistent with itself; the reading kept is the one
+  its `{value1}`/`{value2}` show: field N of a group fills `{valueN}`, `{value0}` is the mobile.
+  We send the template `{value1}` with groups `mobile,text`.
 """
 
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
@@ -29,6 +47,7 @@ from .base import (
     group_by_content,
     md5_hex,
     parse_vendor_time,
+    unreadable,
     vendor_number_to_e164,
 )
 from .errors import InvalidInput, VendorError, VendorParseError, VendorRequestError
@@ -38,11 +57,13 @@ from .models import (
     DeliveryReport,
     InboundMessage,
     Outcome,
+    PullBatch,
     PushBatch,
     ReportStatus,
     SendOptions,
     SensitiveWordCheck,
     SubmitResult,
+    UnreadableRecord,
 )
 
 VENDOR = "smsadmin"
@@ -60,13 +81,13 @@ CODES = CodeTable(
     VENDOR,
     {
         "0": (Outcome.OK, "sent (发送成功)"),
-        "1": (Outcome.PERMANENT, "wrong user id or password"),
+        "1": (Outcome.CONFIGURATION, "wrong user id or password"),
         "2": (Outcome.PERMANENT, "balance too low"),
         "3": (Outcome.PERMANENT, "too many numbers in one request (100 GET / 1000 POST)"),
-        "4": (Outcome.PERMANENT, "this user may not send"),
+        "4": (Outcome.CONFIGURATION, "this user id may not send (not enabled at the vendor)"),
         "5": (Outcome.PERMANENT, "mobile or message empty (or no valid number left)"),
         "7": (Outcome.PERMANENT, "message too long for the channel"),
-        "8": (Outcome.PERMANENT, "user frozen"),
+        "8": (Outcome.CONFIGURATION, "user frozen at the vendor"),
         "150": (Outcome.OK, "no inbound message to fetch"),
         "160": (Outcome.OK, "no delivery report to fetch"),
         "DELIVRD": (Outcome.OK, "delivered"),
@@ -76,7 +97,10 @@ CODES = CodeTable(
 _LINKID = re.compile(r"[A-Za-z0-9]{1,32}")
 _CODE_ANSWER = re.compile(r"\s*(\d{1,4})(?:\s+(.*))?", re.S)
 _BALANCE = re.compile(r"用户\s*ID\s*=\s*(?P<uid>\S*)\s+剩余资费\s*=\s*(?P<balance>-?\d+(?:\.\d+)?)")
-_RECORD_START = re.compile(r"\+?\d{5,20}/")
+_RECORD_START = re.compile(r"\s*\+?\d{5,20}/")
+_MOBILE = re.compile(r"\+?\d{5,20}")
+# A report's status value: DELIVRD, UNDELIV, MA:0001, 0 ... never a '/' or a space.
+_REPORT_CODE = re.compile(r"[A-Za-z0-9:_.\-]*")
 # mobile/date/linkid/<status or content>/subcode: three fields from the left, the last from the
 # right, so a reply text containing '/' survives; a date written with '/' is tolerated too.
 _RECORD = re.compile(
@@ -93,7 +117,7 @@ class SmsAdminSettings(VendorSettings):
     password: SecretStr
     # post_send_md5/ is the default; get_send_md5/ is offered (100 numbers per call).
     send_method: Literal["post", "get"] = "post"
-    pull_max_calls: int = Field(default=10, ge=1, le=1000, description="bound on calls per pull drain")
+    pull_max_calls: int = Field(default=10, ge=1, le=1000, description="bound on calls of one pull drain")
     # The document asks for 5 s between polls while more records come.
     pull_interval_s: float = Field(default=5.0, ge=0, le=60)
 
@@ -158,9 +182,16 @@ def parse_send_answer(text: str) -> str:
     """The code of a send answer; raises VendorRequestError unless it is 0."""
     code, message = parse_code_answer(text)
     if code != "0":
-        info = CODES.lookup(code)
-        raise VendorRequestError(VENDOR, code, info.outcome, message or info.description)
+        raise _refusal(code, message)
     return code
+
+
+def _refusal(code: str, message: str) -> VendorRequestError:
+    """The vendor's refusal: our meaning of its code, its own words beside it."""
+    info = CODES.lookup(code)
+    outcome = info.outcome if code != "0" else Outcome.TRANSIENT
+    description = f"{info.description} ({message})" if message else info.description
+    return VendorRequestError(VENDOR, code, outcome, description)
 
 
 def parse_balance_answer(text: str) -> Decimal:
@@ -191,39 +222,59 @@ def _raise_refusal(text: str, what: str) -> Any:
         code, message = parse_code_answer(text)
     except VendorParseError:
         raise VendorParseError(VENDOR, f"unreadable {what} answer: {text[:80]!r}") from None
-    info = CODES.lookup(code)
-    raise VendorRequestError(VENDOR, code, info.outcome if code != "0" else Outcome.TRANSIENT, message)
+    raise _refusal(code, message)
 
 
-def split_records(text: str, empty_code: str) -> list[dict[str, str]]:
-    """Lines of a reve/ or report/ answer as dicts; `empty_code` (150/160) means none."""
+def _whole(text: str) -> dict[str, str] | None:
+    """One line (or a reply continued over lines) as a record; None unless it reads whole."""
+    match = _RECORD.fullmatch(text.strip())
+    if match is None:
+        return None
+    record = {k: v.strip() if k != "body" else v for k, v in match.groupdict().items()}
+    return record if _MOBILE.fullmatch(record["mobile"]) else None
+
+
+def split_records(
+    text: str, empty_code: str, *, continued: bool = False
+) -> tuple[list[dict[str, str]], list[UnreadableRecord], int]:
+    """Records of one reve/ or report/ answer: (readable records, unreadable ones, how many the
+    vendor handed out). `empty_code` (150/160) means none. `continued` (reve/ only): a reply text
+    may go on over the next lines while its record is not yet whole."""
     stripped = text.strip()
-    first_line = stripped.splitlines()[0] if stripped else ""
     if not stripped:
         raise VendorParseError(VENDOR, "empty pull answer")
-    if "/" not in first_line:
+    if "/" not in stripped:  # a code answer (150/160, or a refusal); any '/' means records
         code, message = parse_code_answer(stripped)
         if code in (NO_INBOUND, NO_REPORTS):
-            return []
-        info = CODES.lookup(code)
-        raise VendorRequestError(VENDOR, code, info.outcome if code != "0" else Outcome.TRANSIENT, message)
-    # A reply text with a line break continues on the next line: glue such lines back.
+            return [], [], 0
+        raise _refusal(code, message)
+    if stripped.startswith("<"):  # an error page, not records
+        raise VendorParseError(VENDOR, f"pull answer is markup: {stripped[:80]!r}")
     logical: list[str] = []
-    for line in stripped.replace("\r\n", "\n").split("\n"):
-        if _RECORD_START.match(line) or not logical:
-            logical.append(line)
-        else:
+    open_record = False  # the last logical record started like one and is not whole yet
+    for line in stripped.split("\n"):
+        line = line.rstrip("\r")
+        if continued and open_record and _whole(line) is None:
             logical[-1] += "\n" + line
-    records = []
+            open_record = _whole(logical[-1]) is None
+            continue
+        if not line.strip():
+            continue
+        logical.append(line)
+        open_record = continued and _whole(line) is None and bool(_RECORD_START.match(line))
+    records: list[dict[str, str]] = []
+    skipped: list[UnreadableRecord] = []
     for line in logical:
-        match = _RECORD.fullmatch(line.rstrip("\r"))
-        if match is None:
-            raise VendorParseError(VENDOR, f"unreadable pull record {line[:80]!r}")
-        record = {k: v.strip() if k != "body" else v for k, v in match.groupdict().items()}
-        if not record["mobile"]:
-            raise VendorParseError(VENDOR, "pull record without a mobile number")
-        records.append(record)
-    return records
+        record = _whole(line)
+        if record is None:
+            skipped.append(
+                unreadable(line, "pull line is not mobile/date/linkid/…/子码 with a mobile number")
+            )
+        elif not continued and not _REPORT_CODE.fullmatch(record["body"].strip()):
+            skipped.append(unreadable(line, "report line with an unreadable status value"))
+        else:
+            records.append(record)
+    return records, skipped, len(logical)
 
 
 def _e164(mobile: str) -> str:
@@ -266,6 +317,7 @@ def inbound_from_record(record: Mapping[str, str]) -> InboundMessage:
     return InboundMessage(
         vendor=VENDOR,
         **{"from": _e164(record["mobile"])},
+        to=record.get("subcode", "").strip(),  # the 子码 (extension) the reply was sent to
         content=record["body"],
         received_at=_time(record["date"]),
         vendor_ref=record["linkid"] or None,
@@ -301,7 +353,8 @@ def parse_push_fields(fields: Mapping[str, str]) -> PushBatch:
                 "date": lower.get("reverttime", ""),
                 "linkid": lower.get("linkid", "").strip(),
                 "body": lower["message"],
-                "subcode": "",
+                # the documented push has no 子码; kept if a gateway adds one
+                "subcode": lower.get("subcode", lower.get("extno", "")),
             }
         )
         return PushBatch(inbound=[inbound.model_copy(update={"raw": dict(fields)})])
@@ -362,8 +415,11 @@ class SmsAdminAdapter(VendorAdapter):
         return decode_answer(response.content)
 
     @staticmethod
-    def linkid(reference: str | None) -> str:
-        """Our reference as a linkid: ≤ 32 alphanumerics, stable for a given reference."""
+    def linkid(reference: str | None, attempt: int = 1) -> str:
+        """Our reference as a linkid: ≤ 32 alphanumerics, stable for a given reference and
+        attempt; another attempt takes another linkid (the document: "不得重复")."""
+        if reference and attempt > 1:
+            reference = f"{reference}~{attempt}"
         if reference and _LINKID.fullmatch(reference):
             return reference
         if reference:
@@ -413,7 +469,7 @@ class SmsAdminAdapter(VendorAdapter):
         if not ok:
             return rejected
         encode_gb2312(content, "content")
-        linkid = self.linkid(options.reference)
+        linkid = self.linkid(options.reference, options.attempt)
         params = [
             ("uid", self.settings.uid),
             ("pwd", self._pwd_md5()),
@@ -478,7 +534,7 @@ class SmsAdminAdapter(VendorAdapter):
         rejected = self._reject_numbers(bad)
         if not groups:
             return rejected
-        linkid = self.linkid(options.reference)
+        linkid = self.linkid(options.reference, options.attempt)
         # The document: msg and params are url-encoded once more inside the form.
         template = quote("{value1}", safe="")
         params_value = quote(";".join(groups).encode(WIRE_ENCODING), safe="")
@@ -510,29 +566,44 @@ class SmsAdminAdapter(VendorAdapter):
         params = [("uid", self.settings.uid), ("pwd", self._password()), ("msg", content)]
         return parse_mgz_answer(self._call("GET", "mgz/", params))
 
-    # -- pulls
-    def _drain(self, path: str, empty_code: str, max_calls: int | None) -> list[dict[str, str]]:
-        bound = max_calls or self.settings.pull_max_calls
-        records: list[dict[str, str]] = []
-        for call in range(bound):
-            if call:
-                time.sleep(self.settings.pull_interval_s)
-            text = self._call("GET", path, [("uid", self.settings.uid), ("pwd", self._password())])
-            batch = split_records(text, empty_code)
-            records.extend(batch)
-            if len(batch) < PULL_LIMIT:
-                break
-        return records
+    # -- pulls (one call each; the poll applies it, pauses `pull_interval_s`, calls again)
+    @property
+    def pull_interval_s(self) -> float:
+        return self.settings.pull_interval_s
 
-    def pull_reports(self, max_calls: int | None = None) -> list[DeliveryReport]:
-        return [report_from_record(r) for r in self._drain("report/", NO_REPORTS, max_calls)]
+    @property
+    def pull_max_calls(self) -> int:
+        return self.settings.pull_max_calls
 
-    def pull_inbound(self, max_calls: int | None = None) -> list[InboundMessage]:
-        return [inbound_from_record(r) for r in self._drain("reve/", NO_INBOUND, max_calls)]
+    def _pull(self, path: str, empty_code: str, *, continued: bool) -> PullBatch:
+        text = self._call("GET", path, [("uid", self.settings.uid), ("pwd", self._password())])
+        records, skipped, handed = split_records(text, empty_code, continued=continued)
+        reports: list[DeliveryReport] = []
+        inbound: list[InboundMessage] = []
+        for record in records:
+            try:
+                if continued:
+                    inbound.append(inbound_from_record(record))
+                else:
+                    reports.append(report_from_record(record))
+            except (VendorParseError, ValueError) as exc:
+                skipped.append(unreadable("/".join(record.values()), str(exc)))
+        return PullBatch(reports=reports, inbound=inbound, unreadable=skipped, more=handed >= PULL_LIMIT)
+
+    def pull_reports(self) -> PullBatch:
+        return self._pull("report/", NO_REPORTS, continued=False)
+
+    def pull_inbound(self) -> PullBatch:
+        return self._pull("reve/", NO_INBOUND, continued=True)
 
     # -- pushes
     def _push_fields(self, request: RawRequest) -> dict[str, str]:
-        fields = {str(k).strip(): str(v) for k, v in dict(request.query or {}).items()}
+        """Query fields (the raw query as GB18030 where the transport kept it), then the form
+        body's fields over them; keys stripped (the document's example writes '& RevertTime')."""
+        if request.raw_query:
+            fields = parse_form(request.raw_query)
+        else:  # the transport decoded the query itself (API Gateway REST: as UTF-8)
+            fields = {str(k).strip(): str(v) for k, v in dict(request.query or {}).items()}
         if request.body:
             fields.update(parse_form(request.body))
         return fields
