@@ -265,7 +265,8 @@ class Template:
                 "DomainName": "local.cloudfront.net",
                 "Id": "local",
             },
-            "AWS::EC2::EIP": {},  # no address locally: outputs that show one are left out
+            # No public address locally (Ref): outputs that show one are left out.
+            "AWS::EC2::EIP": {"AllocationId": f"eipalloc-{logical_id}"},
             "AWS::Logs::LogGroup": {"Ref": name, "Arn": f"arn:aws:logs:{r}:{a}:log-group:{name}:*"},
         }
         if rtype == "AWS::Events::Rule":
