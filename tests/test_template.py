@@ -660,6 +660,9 @@ def test_parameters_and_outputs(template):
         )
         assert f"{cap}SecretArn" in outputs
     assert ref_name(outputs["SenderPolicyArn"]["Value"]) == "SenderPolicy"
+    # sam build resolves an output's name like a Ref: one named after a list parameter breaks it.
+    lists = {n for n, spec in template["Parameters"].items() if spec["Type"] == "CommaDelimitedList"}
+    assert not set(outputs) & lists
     for name in (
         "SendRequestsQueueUrl",
         "SendRequestsQueueArn",
@@ -781,10 +784,10 @@ def test_static_egress(name: str) -> None:
     in_vpc = {f for f in functions if _vpc_config(resolved, f)}
     ec2 = [lid for lid in resolved.resources if resolved.type_of(lid).startswith("AWS::EC2::")]
     outputs = resolved.outputs()
-    assert outputs["StaticEgress"] == egress
+    assert outputs["EgressMode"] == egress
     if egress == "none":
         assert in_vpc == set() and ec2 == []
-        assert "EgressIps" not in outputs and "EgressSubnetIds" not in outputs
+        assert "EgressIps" not in outputs and "EgressSubnets" not in outputs
         return
     assert in_vpc == VENDOR_CALLING
     configs = {json.dumps(_vpc_config(resolved, f), sort_keys=True) for f in in_vpc}
@@ -796,7 +799,7 @@ def test_static_egress(name: str) -> None:
             "SubnetIds": MODES[name]["EgressSubnetIds"].split(","),
             "SecurityGroupIds": [MODES[name]["EgressSecurityGroupIds"]],
         }
-        assert outputs["EgressSubnetIds"] == MODES[name]["EgressSubnetIds"]
+        assert outputs["EgressSubnets"] == MODES[name]["EgressSubnetIds"]
         assert "EgressIps" not in outputs
         return
     types = [resolved.type_of(lid) for lid in ec2]

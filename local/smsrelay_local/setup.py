@@ -136,12 +136,12 @@ def read_secret(secretsmanager: Any, arn: str) -> dict[str, Any]:
 
 def egress_addresses(outputs: Mapping[str, str], ec2: Any | None) -> tuple[list[str], str]:
     """(addresses, explanation) dispatch and poll call the vendors from."""
-    mode = outputs.get("StaticEgress", "none")
+    mode = outputs.get("EgressMode", "none")
     if mode == "new-vpc":
         addresses = [a for a in outputs.get("EgressIps", "").split(",") if a]
         return addresses, "the stack's NAT gateways (Elastic IPs)"
     if mode == "existing-subnets":
-        subnets = [s for s in outputs.get("EgressSubnetIds", "").split(",") if s]
+        subnets = [s for s in outputs.get("EgressSubnets", "").split(",") if s]
         if ec2 is None or not subnets:
             return [], "the NAT addresses of your subnets (not found: no EC2 access)"
         return _nat_addresses(ec2, subnets)
@@ -364,7 +364,7 @@ def setup(
         raise SetupError(
             f"stack {stack!r} has no output {cap}CallbackUrl: update it to this version (sam deploy)"
         )
-    ec2 = client(session, "ec2", endpoint_url) if outputs.get("StaticEgress") == "existing-subnets" else None
+    ec2 = client(session, "ec2", endpoint_url) if outputs.get("EgressMode") == "existing-subnets" else None
     addresses, why = egress_addresses(outputs, ec2)
     ack = adapter_class(vendor).push_ack
     notes = PUSH_NOTES[vendor]

@@ -211,10 +211,10 @@ def test_egress_addresses_of_existing_subnets_are_their_nat_gateways() -> None:
         ec2.create_route(
             RouteTableId=main, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat["NatGatewayId"]
         )
-        outputs = {"StaticEgress": "existing-subnets", "EgressSubnetIds": ",".join(private)}
+        outputs = {"EgressMode": "existing-subnets", "EgressSubnets": ",".join(private)}
         addresses, why = egress_addresses(outputs, ec2)
         assert addresses == [allocation["PublicIp"]] and "NAT gateways" in why
-    assert egress_addresses({"StaticEgress": "new-vpc", "EgressIps": "3.1.1.1,3.2.2.2"}, None) == (
+    assert egress_addresses({"EgressMode": "new-vpc", "EgressIps": "3.1.1.1,3.2.2.2"}, None) == (
         ["3.1.1.1", "3.2.2.2"],
         "the stack's NAT gateways (Elastic IPs)",
     )
