@@ -686,6 +686,14 @@ def test_settings_are_parameters_with_the_codes_defaults(template):
         assert Settings.from_env({variable: default}) == Settings(), f"{parameter} default {default!r}"
 
 
+def test_readme_lists_every_parameter_with_its_default(template):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name, spec in template["Parameters"].items():
+        default = str(spec.get("Default"))
+        shown = f"`{default}`" if default else "(empty)"
+        assert f"| `{name}` | {shown} |" in readme, f"README: no row for {name} with default {shown}"
+
+
 def test_every_parameter_is_in_one_group(template):
     groups = template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
     grouped = [name for group in groups for name in group["Parameters"]]
