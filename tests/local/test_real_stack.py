@@ -141,7 +141,7 @@ def test_send_by_eventbridge_and_sns(stack: LocalStack) -> None:
                 "Source": "shop",
                 "DetailType": "Send SMS",
                 "Detail": json.dumps(request),
-                "EventBusName": stack.function_env["EVENT_BUS_NAME"],  # the default bus: SendSources
+                "EventBusName": stack.function_env["EVENT_BUS_NAME"],  # the default bus needs SendSources
             }
         ]
     )
