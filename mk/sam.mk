@@ -1,11 +1,14 @@
 # AWS SAM tooling: included from the top Makefile (`include mk/sam.mk`).
 #
 #   make sam-venv    aws-sam-cli in its own venv (.venv-sam): it pins older boto3/pydantic than the project
-#   make validate    cfn-lint (project venv) + `sam validate --lint`, offline
+#   make validate    cfn-lint (project venv) + `sam validate --lint`, offline, on template.yaml and on
+#                    its optional modes switched on (mk/template_variant.py: static egress in a new VPC
+#                    or existing subnets, CloudFront, WAF, bus policy)
 #   make sam-build   `sam build` into a temporary directory, offline and without Docker, then checks the
 #                    artifacts: layer has python/smsrelay and an aarch64 cp312 pydantic_core, no boto3/botocore,
 #                    every function has app.py
-#   make checkov     checkov on template.yaml (own venv under .venv-sam/, already git-ignored)
+#   make checkov     checkov on template.yaml and the same variants (own venv under .venv-sam/, already
+#                    git-ignored): checkov renders a template with its parameter defaults
 #   make sam-check   all three
 #
 # No AWS account is needed: the region below only satisfies the SAM translator.
@@ -27,9 +30,9 @@ SAM_FUNCTIONS := SendFunction DispatchFunction PollFunction SweepFunction Status
 	CallbackSantoFunction
 
 # checkov: resource-specific suppressions live in template.yaml (Metadata.checkov.skip, each with a
-# comment). These four apply to every function and are deliberate design choices:
-#  CKV_AWS_117  Lambda in a VPC: the functions call public vendor HTTP APIs and AWS APIs only; a VPC
-#               would add NAT cost and cold-start latency and protect nothing.
+# comment; CKV_AWS_117 "Lambda in a VPC" per function: dispatch and poll join the egress VPC when
+# StaticEgress is on, the others never call a vendor). These three apply to every function and are
+# deliberate design choices:
 #  CKV_AWS_116  Lambda DLQ: SQS-triggered functions get their DLQ from the queue redrive policy (a
 #               function DLQ does nothing for them); API-triggered ones are synchronous (errors go back
 #               to the caller, vendors retry on 5xx). Async entry points (send, poll, sweep) have one.
@@ -37,7 +40,7 @@ SAM_FUNCTIONS := SendFunction DispatchFunction PollFunction SweepFunction Status
 #               dispatch is capped by SQS ScalingConfig.MaximumConcurrency (parameter) instead.
 #  CKV_AWS_173  env var KMS CMK: the environment holds names and ARNs only, never secrets (those are
 #               in Secrets Manager); the default Lambda encryption at rest applies.
-CHECKOV_SKIP := CKV_AWS_117,CKV_AWS_116,CKV_AWS_115,CKV_AWS_173
+CHECKOV_SKIP := CKV_AWS_116,CKV_AWS_115,CKV_AWS_173
 
 .PHONY: sam-venv checkov-venv validate sam-build checkov sam-check
 
@@ -57,9 +60,20 @@ $(CHECKOV_STAMP): $(SAM_STAMP)
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check checkov
 	touch $@
 
-validate: $(SAM_STAMP)
-	$(CFN_LINT) template.yaml
-	$(SAM_ENV) $(SAM) validate --lint --template-file template.yaml
+# Optional modes of template.yaml, switched on by other parameter defaults (see mk/template_variant.py).
+TEMPLATE_VARIANTS := new-vpc-cloudfront existing-subnets
+VARIANT_DIR := $(SAM_VENV)/variants
+
+.PHONY: template-variants
+template-variants:
+	@mkdir -p $(VARIANT_DIR)
+	@for v in $(TEMPLATE_VARIANTS); do $(SAM_PYTHON) mk/template_variant.py template.yaml $(VARIANT_DIR)/$$v.yaml $$v; done
+
+validate: $(SAM_STAMP) template-variants
+	@set -e; for t in template.yaml $(TEMPLATE_VARIANTS:%=$(VARIANT_DIR)/%.yaml); do \
+		echo "cfn-lint + sam validate --lint: $$t"; \
+		$(CFN_LINT) $$t; \
+		$(SAM_ENV) $(SAM) validate --lint --template-file $$t; done
 
 sam-build: $(SAM_STAMP)
 	@set -e; out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
@@ -79,8 +93,10 @@ sam-build: $(SAM_STAMP)
 	echo "sam-build OK: layer $$(du -sh "$$out/build/SharedLayer" | cut -f1)," \
 		"pydantic_core $$(ls "$$layer" | grep -m1 '^pydantic_core-'), $(words $(SAM_FUNCTIONS)) functions"
 
-checkov: $(CHECKOV_STAMP)
-	BC_SKIP_MAPPING=TRUE $(CHECKOV) --quiet --compact --skip-download --framework cloudformation \
-		--file template.yaml --skip-check $(CHECKOV_SKIP)
+checkov: $(CHECKOV_STAMP) template-variants
+	@set -e; for t in template.yaml $(TEMPLATE_VARIANTS:%=$(VARIANT_DIR)/%.yaml); do \
+		echo "checkov: $$t"; \
+		BC_SKIP_MAPPING=TRUE $(CHECKOV) --quiet --compact --skip-download --framework cloudformation \
+			--file $$t --skip-check $(CHECKOV_SKIP); done
 
 sam-check: validate sam-build checkov

@@ -1,8 +1,11 @@
 """What an infra team checks in template.yaml before `sam deploy`: the contract, least privilege,
-DLQs and alarms, encryption, and a clean cfn-lint."""
+DLQs and alarms, encryption, a clean cfn-lint, and each deployment mode (static egress none /
+new VPC / existing subnets, CloudFront off / on) with its conditions resolved."""
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
 import shutil
@@ -13,12 +16,14 @@ from typing import Any
 
 import pytest
 from cfn_flip import load_yaml
+from smsrelay.config import Settings
+from smsrelay_local.stack import Template
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_PATH = ROOT / "template.yaml"
 VENDORS = ("sms57", "kxt3", "smsadmin", "intl", "santo")
 
-# logical id -> (CodeUri, {event type: [(method, path) for Api | queue logical id for SQS | None]})
+# logical id -> (CodeUri, {event type: [(method, path) for Api/HttpApi | queue logical id for SQS | None]})
 FUNCTIONS: dict[str, tuple[str, dict[str, list[Any]]]] = {
     "SendFunction": (
         "functions/send/",
@@ -39,17 +44,19 @@ FUNCTIONS: dict[str, tuple[str, dict[str, list[Any]]]] = {
             ]
         },
     ),
+    # design.md: POST /callbacks/{vendor}/{token}, santo and smsadmin GET too; on the callback API.
     **{
         f"Callback{vendor.capitalize()}Function": (
             f"functions/callback_{vendor}/",
             {
-                "Api": [("post", f"/callbacks/{vendor}/{{token}}")]
-                + ([("get", f"/callbacks/{vendor}/{{token}}")] if vendor == "santo" else [])
+                "HttpApi": [("post", f"/callbacks/{vendor}/{{token}}")]
+                + ([("get", f"/callbacks/{vendor}/{{token}}")] if vendor in ("santo", "smsadmin") else [])
             },
         )
         for vendor in VENDORS
     },
 }
+VENDOR_CALLING = {"DispatchFunction", "PollFunction"}  # the functions that call vendor HTTP APIs
 SQS_BATCH_SIZE = {"SendFunction": 10, "DispatchFunction": 5}
 
 GLOBAL_ENV = {
@@ -76,16 +83,62 @@ PARAMETERS = {
     "RetentionDays",
     "ReportWindowHours",
     "LogLevel",
+    "LogRetentionDays",
     "AlarmEmail",
-    "BalanceAlarmThreshold",
+    "QueueAgeAlarmSeconds",
     "EventBusName",
+    "SendSources",
+    "SendAccountIds",
+    "StaticEgress",
+    "EgressVpcCidr",
+    "EgressSubnetIds",
+    "EgressSecurityGroupIds",
+    "CallbackCloudFront",
+    "CallbackRateLimit",
+    "CallbackBurstLimit",
+    "CallbackWebAclArn",
+    "ApiWebAclArn",
     *(f"{vendor.capitalize()}SecretArn" for vendor in VENDORS),
+    *(f"{vendor.capitalize()}BalanceAlarmThreshold" for vendor in VENDORS),
 }
+# Settings an infra team sets: template parameter -> the environment variable config.Settings reads.
+SETTING_PARAMETERS = {
+    "OptOutKeywords": "OPT_OUT_KEYWORDS",
+    "DefaultTimezone": "DEFAULT_TIMEZONE",
+    "MaxAttempts": "MAX_ATTEMPTS",
+    "RetryBaseDelaySeconds": "RETRY_BASE_DELAY_S",
+    "HealthErrorThreshold": "HEALTH_ERROR_THRESHOLD",
+    "HealthMinCalls": "HEALTH_MIN_CALLS",
+    "HealthWindowSeconds": "HEALTH_WINDOW_S",
+    "HealthCooldownSeconds": "HEALTH_COOLDOWN_S",
+    "SecretsMaxAgeSeconds": "SECRETS_MAX_AGE_S",
+    "RetentionDays": "RETENTION_DAYS",
+    "ReportWindowHours": "REPORT_WINDOW_HOURS",
+}
+# The modes an infra team picks between (parameter sets); every optional resource is on in one.
+MODES: dict[str, dict[str, str]] = {
+    "defaults": {},
+    "new-vpc": {"StaticEgress": "new-vpc"},
+    "existing-subnets": {
+        "StaticEgress": "existing-subnets",
+        "EgressSubnetIds": "subnet-0a1b2c3d4e5f60718,subnet-0f1e2d3c4b5a69788",
+        "EgressSecurityGroupIds": "sg-0a1b2c3d4e5f60718",
+    },
+    "cloudfront": {"CallbackCloudFront": "true"},
+    "cloudfront-waf": {
+        "CallbackCloudFront": "true",
+        "CallbackWebAclArn": "arn:aws:wafv2:us-east-1:123456789012:global/webacl/callbacks/0a1b",
+        "ApiWebAclArn": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/api/0a1b",
+        "SendSources": "orders,billing",
+        "SendAccountIds": "111122223333,444455556666",
+    },
+}
+CLOUDFRONT_CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+CLOUDFRONT_ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 # AWS services that hold data: no Allow statement may use a wildcard action or resource on them.
 DATA_SERVICES = {"dynamodb", "sqs", "sns", "secretsmanager", "events", "s3", "kms", "lambda", "scheduler"}
 POLICY_TEMPLATES = {
     "DynamoDBCrudPolicy",
-    "DynamoDBReadPolicy",
     "SQSSendMessagePolicy",
     "SQSPollerPolicy",
     "EventBridgePutEventsPolicy",
@@ -139,6 +192,14 @@ def statements(template: dict[str, Any]):
             for doc in filter(None, docs):
                 for statement in doc["Statement"]:
                     yield name, statement
+
+
+@functools.cache
+def mode(name: str) -> Template:
+    """template.yaml with a mode's parameters, conditions resolved (the local stack's reader)."""
+    resolved = Template(TEMPLATE_PATH, parameters=MODES[name])
+    resolved.check_rules()
+    return resolved
 
 
 def cfn_lint_bin() -> str:
@@ -212,6 +273,9 @@ def test_events_match_the_contract(template):
             if event["Type"] == "Api":
                 assert ref_name(props["RestApiId"]) == "Api"
                 item: Any = (props["Method"].lower(), props["Path"])
+            elif event["Type"] == "HttpApi":
+                assert ref_name(props["ApiId"]) == "CallbackApi"
+                item = (props["Method"].lower(), props["Path"])
             elif event["Type"] == "SQS":
                 item = ref_name(props["Queue"])
             else:
@@ -244,18 +308,45 @@ def test_schedules_retry_and_dead_letter(template):
     assert "${PollRateMinutes}" in expression[2]["Fn::Sub"]
 
 
-def test_api_auth_iam_except_callbacks(template):
+def test_signed_api_is_iam_and_callbacks_have_their_own_http_api(template):
     api = template["Resources"]["Api"]["Properties"]
     assert api["Auth"]["DefaultAuthorizer"] == "AWS_IAM"
+    callback_api = template["Resources"]["CallbackApi"]
+    assert callback_api["Type"] == "AWS::Serverless::HttpApi"
+    assert "Auth" not in callback_api["Properties"]  # vendors cannot sign: the path token is the key
     for name in FUNCTIONS:
         for event in template["Resources"][name]["Properties"]["Events"].values():
-            if event["Type"] != "Api":
-                continue
-            auth = event["Properties"].get("Auth", {})
-            if event["Properties"]["Path"].startswith("/callbacks/"):
-                assert auth.get("Authorizer") == "NONE", name
-            else:
-                assert auth.get("Authorizer", "AWS_IAM") == "AWS_IAM", name
+            props = event["Properties"]
+            if event["Type"] == "Api":
+                assert not props["Path"].startswith("/callbacks/"), name
+                assert props.get("Auth", {}).get("Authorizer", "AWS_IAM") == "AWS_IAM", name
+            elif event["Type"] == "HttpApi":
+                assert props["Path"].startswith("/callbacks/"), name
+                assert "Auth" not in props, name
+                # payload v2: rawQueryString keeps smsadmin's GB2312 percent-encoding
+                assert props["PayloadFormatVersion"] == "2.0", name
+
+
+def test_callback_routes_are_throttled_apart_from_the_signed_api(template):
+    (method_settings,) = template["Resources"]["Api"]["Properties"]["MethodSettings"]
+    assert (method_settings["ResourcePath"], method_settings["HttpMethod"]) == ("/*", "*")
+    assert ref_name(method_settings["ThrottlingRateLimit"]) == "ApiRateLimit"
+    assert ref_name(method_settings["ThrottlingBurstLimit"]) == "ApiBurstLimit"
+    default = template["Resources"]["CallbackApi"]["Properties"]["DefaultRouteSettings"]
+    assert ref_name(default["ThrottlingRateLimit"]) == "CallbackRateLimit"
+    assert ref_name(default["ThrottlingBurstLimit"]) == "CallbackBurstLimit"
+    routes = 0
+    for name in FUNCTIONS:
+        for event in template["Resources"][name]["Properties"]["Events"].values():
+            if event["Type"] == "HttpApi":  # each route its own bucket, set on the route itself
+                settings = event["Properties"]["RouteSettings"]
+                assert ref_name(settings["ThrottlingRateLimit"]) == "CallbackRateLimit", name
+                assert ref_name(settings["ThrottlingBurstLimit"]) == "CallbackBurstLimit", name
+                routes += 1
+    assert routes == 7
+    # The callback API logs route keys, never paths: a path carries the token.
+    log_format = template["Resources"]["CallbackApi"]["Properties"]["AccessLogSettings"]["Format"]
+    assert "$context.routeKey" in log_format and "$context.path" not in log_format
 
 
 # --------------------------------------------------------------------------- storage and queues
@@ -328,7 +419,14 @@ def test_send_entry_points_bus_rule_and_topic(template):
         assert target["InputPath"] == "$.detail"
         assert ref_name(target["DeadLetterConfig"]["Arn"]) == "SendRequestsDLQ"
     assert any(ref_name(r["Properties"].get("EventBusName")) == "EventBus" for r in rules.values())
-    assert ref_name(template["Resources"]["EventBus"]["Properties"]["Name"]) == "EventBusName"
+    # the default bus carries every team's events: only SendSources start sends, and only when given
+    default_rule = rules["SendSmsDefaultBusRule"]
+    assert "EventBusName" not in default_rule["Properties"]
+    assert default_rule["Condition"] == "WithSendSources"
+    assert ref_name(default_rule["Properties"]["EventPattern"]["source"]) == "SendSources"
+    assert template["Resources"]["EventBus"]["Properties"]["Name"] == {
+        "Fn::If": ["NamedEventBus", {"Ref": "EventBusName"}, {"Ref": "AWS::StackName"}]
+    }
     (sub,) = [
         s
         for s in resources(template, "AWS::SNS::Subscription").values()
@@ -357,10 +455,14 @@ def test_one_secret_per_vendor_or_an_existing_arn(template):
 
 
 def test_policies_are_scoped_templates_or_exact_statements(template):
+    own_policies = resources(template, "AWS::IAM::ManagedPolicy")
     for name in FUNCTIONS:
         for policy in template["Resources"][name]["Properties"].get("Policies", []):
             assert isinstance(policy, dict), f"{name}: managed policy {policy!r}"
             if "Statement" in policy:
+                continue
+            if "Ref" in policy:  # one of the template's own managed policies (exact statements)
+                assert policy["Ref"] in own_policies, f"{name}: {policy}"
                 continue
             (kind,) = policy
             assert kind in POLICY_TEMPLATES, f"{name}: {kind}"
@@ -412,7 +514,38 @@ def test_callbacks_read_only_their_own_secret(template):
         assert len(secrets) == 1
         assert secrets[0]["Fn::If"][0] == f"Create{vendor.capitalize()}Secret"
     status_policies = template["Resources"]["StatusApiFunction"]["Properties"]["Policies"]
-    assert [next(iter(p)) for p in status_policies] == ["DynamoDBCrudPolicy"]  # the suppression list
+    assert status_policies == [{"Ref": "StatusApiTableAccess"}]  # no secret, no queue, no bus
+
+
+def _doc(template: dict[str, Any], policy: str) -> list[dict[str, Any]]:
+    return template["Resources"][policy]["Properties"]["PolicyDocument"]["Statement"]
+
+
+def test_callbacks_and_status_api_touch_the_table_only_as_they_must(template):
+    """The internet-facing receivers and the read API: no Scan, no batch writes; the status API
+    writes suppression items (S#) only, a receiver deletes applied early reports (E#) only."""
+    for vendor in VENDORS:
+        policies = template["Resources"][f"Callback{vendor.capitalize()}Function"]["Properties"]["Policies"]
+        assert {"Ref": "CallbackTableAccess"} in policies
+        assert not any("DynamoDBCrudPolicy" in p for p in policies if isinstance(p, dict))
+    for policy, writes, deletes_under in (
+        ("CallbackTableAccess", {"PutItem", "UpdateItem", "ConditionCheckItem", "DeleteItem"}, "E#*"),
+        ("StatusApiTableAccess", {"PutItem", "DeleteItem"}, "S#*"),
+    ):
+        allowed: set[str] = set()
+        for statement in _doc(template, policy):
+            assert statement["Effect"] == "Allow"
+            actions = {a.split(":", 1)[1] for a in as_list(statement["Action"])}
+            allowed |= actions
+            written = actions - {"GetItem", "BatchGetItem", "Query"}
+            if not written:
+                continue
+            resource = statement["Resource"]
+            assert ref_name(resource) == "Table", f"{policy}: writes only the table, not its indexes"
+            if "DeleteItem" in actions or policy == "StatusApiTableAccess":
+                keys = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+                assert keys == [deletes_under], policy
+        assert allowed == {"GetItem", "BatchGetItem", "Query"} | writes, policy
 
 
 # --------------------------------------------------------------------------- alarms and outputs
@@ -458,31 +591,54 @@ def test_operational_alarms_reach_the_alarm_topic(template):
         for m in _alarm_metrics(a)
         if m["MetricName"] == "Errors"
     }
-    assert errors >= {"DispatchFunction", "PollFunction"}
-    api_metrics = {
-        m["MetricName"]
+    assert errors >= {"SendFunction", "DispatchFunction", "PollFunction"}
+    # The callback API serves the callbacks only: its 4xx/5xx (HTTP API metric names) are theirs.
+    callback_metrics = {
+        m["MetricName"]: _dims(m)
         for a in alarms.values()
         for m in _alarm_metrics(a)
         if m["Namespace"] == "AWS/ApiGateway"
     }
-    assert api_metrics >= {"4XXError", "5XXError"}
-    callback_resources = {
-        _dims(m)["Resource"]
-        for a in alarms.values()
-        for m in _alarm_metrics(a)
-        if m["Namespace"] == "AWS/ApiGateway"
+    assert set(callback_metrics) == {"4xx", "5xx"}
+    for dims in callback_metrics.values():
+        assert ref_name(dims["ApiId"]) == "CallbackApi" and dims["Stage"] == "$default"
+    # Balances in each vendor's own unit: one threshold parameter per vendor (empty = no alarm).
+    balances = {}
+    for alarm in alarms.values():
+        for m in _alarm_metrics(alarm):
+            if m["Namespace"] == "smsrelay" and m["MetricName"] == "VendorBalance":
+                balances[_dims(m)["vendor"]] = (
+                    ref_name(alarm["Properties"]["Threshold"]),
+                    alarm["Condition"],
+                )
+    assert balances == {
+        v: (f"{v.capitalize()}BalanceAlarmThreshold", f"{v.capitalize()}BalanceAlarmOn") for v in VENDORS
     }
-    assert callback_resources == {f"/callbacks/{v}/{{token}}" for v in VENDORS}
-    balances = {
-        _dims(m)["vendor"]
-        for a in alarms.values()
-        for m in _alarm_metrics(a)
-        if m["Namespace"] == "smsrelay" and m["MetricName"] == "VendorBalance"
-    }
-    assert balances == set(VENDORS)
+    assert "kxt3" in template["Parameters"]["Kxt3BalanceAlarmThreshold"]["Description"]
+    assert "messages" in template["Parameters"]["Kxt3BalanceAlarmThreshold"]["Description"]
     subscription = template["Resources"]["AlarmEmailSubscription"]
     assert subscription["Condition"] == "HasAlarmEmail"
     assert ref_name(subscription["Properties"]["Endpoint"]) == "AlarmEmail"
+
+
+def test_every_consumed_queue_has_an_oldest_message_age_alarm(template):
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    aged = {
+        ref_name(_dims(m)["QueueName"]): alarm["Properties"]
+        for alarm in alarms.values()
+        for m in _alarm_metrics(alarm)
+        if m["MetricName"] == "ApproximateAgeOfOldestMessage"
+    }
+    consumed = {
+        ref_name(e["Properties"]["Queue"])
+        for name in FUNCTIONS
+        for e in template["Resources"][name]["Properties"]["Events"].values()
+        if e["Type"] == "SQS"
+    }
+    assert consumed <= set(aged)
+    for props in aged.values():
+        assert ref_name(props["Threshold"]) == "QueueAgeAlarmSeconds"
+        assert props["ComparisonOperator"] == "GreaterThanThreshold"
 
 
 def test_parameters_and_outputs(template):
@@ -490,10 +646,23 @@ def test_parameters_and_outputs(template):
     outputs = template["Outputs"]
     assert "ApiUrl" in outputs
     for vendor in VENDORS:
-        url = outputs[f"{vendor.capitalize()}CallbackUrl"]["Value"]["Fn::Sub"]
-        assert url.startswith("https://${Api}.execute-api.")
-        assert url.endswith(f"/callbacks/{vendor}/<token>")
-        assert f"{vendor.capitalize()}SecretArn" in outputs
+        cap = vendor.capitalize()
+        url = outputs[f"{cap}CallbackUrl"]["Value"]["Fn::If"]
+        assert url[0] == "WithCallbackCloudFront"
+        assert url[1]["Fn::Sub"] == f"https://${{CallbackDistribution.DomainName}}/callbacks/{vendor}/<token>"
+        assert url[2]["Fn::Sub"].startswith("https://${CallbackApi}.execute-api.")
+        assert url[2]["Fn::Sub"].endswith(f"/callbacks/{vendor}/<token>")
+        http = outputs[f"{cap}CallbackHttpUrl"]
+        assert http["Condition"] == "WithCallbackCloudFront"
+        assert (
+            http["Value"]["Fn::Sub"]
+            == f"http://${{CallbackDistribution.DomainName}}/callbacks/{vendor}/<token>"
+        )
+        assert f"{cap}SecretArn" in outputs
+    assert ref_name(outputs["SenderPolicyArn"]["Value"]) == "SenderPolicy"
+    # sam build resolves an output's name like a Ref: one named after a list parameter breaks it.
+    lists = {n for n, spec in template["Parameters"].items() if spec["Type"] == "CommaDelimitedList"}
+    assert not set(outputs) & lists
     for name in (
         "SendRequestsQueueUrl",
         "SendRequestsQueueArn",
@@ -502,6 +671,330 @@ def test_parameters_and_outputs(template):
         "EventBusArn",
     ):
         assert name in outputs
+
+
+# --------------------------------------------------------------------------- what an infra team sets
+
+
+def test_settings_are_parameters_with_the_codes_defaults(template):
+    """Each setting an infra team sets is a parameter mapped to the variable config.Settings reads,
+    and its default is the code's own (so the README's table of defaults cannot drift)."""
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    for parameter, variable in SETTING_PARAMETERS.items():
+        assert ref_name(env[variable]) == parameter, variable
+        default = str(template["Parameters"][parameter]["Default"])
+        assert Settings.from_env({variable: default}) == Settings(), f"{parameter} default {default!r}"
+
+
+def test_readme_lists_every_parameter_with_its_default(template):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name, spec in template["Parameters"].items():
+        default = str(spec.get("Default"))
+        shown = f"`{default}`" if default else "(empty)"
+        assert f"| `{name}` | {shown} |" in readme, f"README: no row for {name} with default {shown}"
+
+
+def test_every_parameter_is_in_one_group(template):
+    groups = template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+    grouped = [name for group in groups for name in group["Parameters"]]
+    assert sorted(grouped) == sorted(template["Parameters"])
+
+
+def test_function_environment_fits_lambdas_4_kb(template):
+    """With every free-text parameter at its MaxLength and a long stack name; 400 bytes are kept for
+    the longer names of a real account (queue URL suffixes, secret ARN suffixes) and more variables."""
+    longest = {
+        name: "x" * spec["MaxLength"]
+        for name, spec in template["Parameters"].items()
+        if spec.get("Type") == "String" and "MaxLength" in spec
+    }
+    resolved = Template(TEMPLATE_PATH, parameters=longest, stack_name="s" * 40)
+    for spec in resolved.functions():
+        size = sum(len(k) + len(v) for k, v in spec.env.items())
+        assert size + 400 <= 4096, f"{spec.logical_id}: {size} bytes of environment"
+
+
+def test_every_function_logs_to_its_own_group_with_the_retention_parameter(template):
+    log_groups = resources(template, "AWS::Logs::LogGroup")
+    used = set()
+    for name in FUNCTIONS:
+        group = ref_name(template["Resources"][name]["Properties"]["LoggingConfig"]["LogGroup"])
+        assert group in log_groups, name
+        used.add(group)
+    assert len(used) == len(FUNCTIONS)
+    for name, group in log_groups.items():
+        assert ref_name(group["Properties"]["RetentionInDays"]) == "LogRetentionDays", name
+        assert "${AWS::StackName}" in group["Properties"]["LogGroupName"]["Fn::Sub"], name
+
+
+def test_two_stacks_in_one_account_never_share_a_name(template):
+    """Every named resource takes its name from the stack (or from a parameter); SAM's schedules
+    would be named after their logical id, so they omit the name."""
+    name_props = {t: p for t, p in Template._NAME_PROPS.items()} | {
+        "AWS::IAM::ManagedPolicy": "ManagedPolicyName"
+    }
+    every_option = {**MODES["cloudfront-waf"], "ApiAccessLogs": "true"}
+    one = Template(TEMPLATE_PATH, parameters=every_option, stack_name="team-a")
+    other = Template(TEMPLATE_PATH, parameters=every_option, stack_name="team-b")
+    named = 0
+    for lid, res in one.resources.items():
+        prop = name_props.get(res["Type"])
+        if prop and prop in res.get("Properties", {}):
+            named += 1
+            assert one.name_of(lid) != other.name_of(lid), lid
+    assert named >= 15  # bus, layer, both APIs' names, secrets, log groups
+    assert one.name_of("EventBus") == "team-a"  # EventBusName empty: the stack's name
+    for name in ("PollFunction", "SweepFunction"):
+        (schedule,) = [
+            e
+            for e in template["Resources"][name]["Properties"]["Events"].values()
+            if e["Type"] == "ScheduleV2"
+        ]
+        assert schedule["Properties"]["OmitName"] is True, name
+
+
+def test_sender_policy_sends_by_every_entry_point_and_reads_status(template):
+    statements = _doc(template, "SenderPolicy")
+    by_action = {s["Action"]: s for s in statements}
+    assert set(by_action) == {
+        "execute-api:Invoke",
+        "sqs:SendMessage",
+        "sns:Publish",
+        "events:PutEvents",
+        "lambda:InvokeFunction",
+    }
+    routes = [r["Fn::Sub"].split("${Api}/v1/", 1)[1] for r in by_action["execute-api:Invoke"]["Resource"]]
+    assert routes == ["POST/messages", "GET/messages/*", "GET/requests/*"]  # not the suppression list
+    assert ref_name(by_action["sqs:SendMessage"]["Resource"]) == "SendRequestsQueue"
+    assert ref_name(by_action["sns:Publish"]["Resource"]) == "SendTopic"
+    assert ref_name(by_action["lambda:InvokeFunction"]["Resource"]) == "SendFunction"
+    events = by_action["events:PutEvents"]
+    assert ref_name(events["Resource"]) == "EventBus"
+    assert events["Condition"] == {"StringEquals": {"events:detail-type": "Send SMS"}}
+
+
+# --------------------------------------------------------------------------- modes
+
+
+def _vpc_config(resolved: Template, name: str) -> dict[str, Any] | None:
+    return resolved.resolve(resolved.props(name)).get("VpcConfig")
+
+
+@pytest.mark.parametrize("name", list(MODES))
+def test_static_egress(name: str) -> None:
+    """Off: no network resources, no function in a VPC. new-vpc: two AZs, a NAT gateway with its own
+    Elastic IP each, private subnets routed through the NAT of their AZ, the EIPs in the Outputs.
+    existing-subnets: the given subnets and security groups. Only the vendor-calling functions
+    (dispatch, poll) ever join; the ones that never call a vendor stay outside."""
+    resolved = mode(name)
+    egress = MODES[name].get("StaticEgress", "none")
+    functions = resolved.of_type("AWS::Serverless::Function")
+    in_vpc = {f for f in functions if _vpc_config(resolved, f)}
+    ec2 = [lid for lid in resolved.resources if resolved.type_of(lid).startswith("AWS::EC2::")]
+    outputs = resolved.outputs()
+    assert outputs["EgressMode"] == egress
+    if egress == "none":
+        assert in_vpc == set() and ec2 == []
+        assert "EgressIps" not in outputs and "EgressSubnets" not in outputs
+        return
+    assert in_vpc == VENDOR_CALLING
+    configs = {json.dumps(_vpc_config(resolved, f), sort_keys=True) for f in in_vpc}
+    assert len(configs) == 1  # dispatch and poll leave through the same addresses
+    config = _vpc_config(resolved, "DispatchFunction")
+    if egress == "existing-subnets":
+        assert ec2 == []
+        assert config == {
+            "SubnetIds": MODES[name]["EgressSubnetIds"].split(","),
+            "SecurityGroupIds": [MODES[name]["EgressSecurityGroupIds"]],
+        }
+        assert outputs["EgressSubnets"] == MODES[name]["EgressSubnetIds"]
+        assert "EgressIps" not in outputs
+        return
+    types = [resolved.type_of(lid) for lid in ec2]
+    assert types.count("AWS::EC2::NatGateway") == 2 and types.count("AWS::EC2::EIP") == 2
+    assert types.count("AWS::EC2::VPC") == 1 and types.count("AWS::EC2::Subnet") == 4
+    props = {lid: resolved.resolve(resolved.props(lid)) for lid in ec2}
+    private = [props[ref] for ref in config["SubnetIds"] for ref in [_lid(resolved, ref)]]
+    assert len({s["AvailabilityZone"] for s in private}) == 2
+    cidrs = [p["CidrBlock"] for lid, p in props.items() if resolved.type_of(lid) == "AWS::EC2::Subnet"]
+    assert len(set(cidrs)) == 4 and all(c.endswith("/24") for c in cidrs)
+    assert not any(p.get("MapPublicIpOnLaunch") for p in props.values() if "MapPublicIpOnLaunch" in p)
+    for az in "AB":  # each private subnet leaves through the NAT (and EIP) of its own AZ
+        route = props[f"EgressPrivateDefaultRoute{az}"]
+        assert route["DestinationCidrBlock"] == "0.0.0.0/0"
+        assert route["NatGatewayId"] == resolved.name_of(f"EgressNatGateway{az}")
+        nat = props[f"EgressNatGateway{az}"]
+        assert nat["SubnetId"] == resolved.name_of(f"EgressPublicSubnet{az}")
+        assert (
+            props[f"EgressPublicSubnet{az}"]["AvailabilityZone"]
+            == props[f"EgressPrivateSubnet{az}"]["AvailabilityZone"]
+        )
+        association = props[f"EgressPrivateSubnet{az}Routes"]
+        assert association["RouteTableId"] == resolved.name_of(f"EgressPrivateRouteTable{az}")
+    group = props["EgressSecurityGroup"]
+    assert "SecurityGroupIngress" not in group  # nothing comes in
+    assert props["EgressDynamoDbEndpoint"]["VpcEndpointType"] == "Gateway"  # no NAT charge for the table
+    eips = resolved.raw["Outputs"]["EgressIps"]
+    assert eips["Condition"] == "CreateEgressVpc"
+    assert [ref_name(r) for r in eips["Value"]["Fn::Join"][1]] == ["EgressNatEipA", "EgressNatEipB"]
+
+
+def _lid(resolved: Template, physical: str) -> str:
+    return next(lid for lid in resolved.resources if resolved.name_of(lid) == physical)
+
+
+@pytest.mark.parametrize("name", list(MODES))
+def test_callback_cloudfront(name: str) -> None:
+    """On: HTTP and HTTPS, no caching, every method, header (but Host) and query string to the
+    callback API; both URL forms in the Outputs. Off: no distribution, the API's own URL."""
+    resolved = mode(name)
+    outputs = resolved.outputs()
+    on = MODES[name].get("CallbackCloudFront") == "true"
+    assert ("CallbackDistribution" in resolved.resources) is on
+    for vendor in VENDORS:
+        cap = vendor.capitalize()
+        host = "local.cloudfront.net" if on else "local.execute-api.us-east-1.amazonaws.com"
+        assert outputs[f"{cap}CallbackUrl"] == f"https://{host}/callbacks/{vendor}/<token>"
+        assert outputs.get(f"{cap}CallbackHttpUrl") == (
+            f"http://local.cloudfront.net/callbacks/{vendor}/<token>" if on else None
+        )
+    if not on:
+        return
+    config = resolved.resolve(resolved.props("CallbackDistribution"))["DistributionConfig"]
+    (origin,) = config["Origins"]
+    assert origin["DomainName"] == "local.execute-api.us-east-1.amazonaws.com"  # the callback API
+    assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+    behaviour = config["DefaultCacheBehavior"]
+    assert behaviour["ViewerProtocolPolicy"] == "allow-all"  # port 80 and 443
+    assert set(behaviour["AllowedMethods"]) == {"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"}
+    assert behaviour["CachePolicyId"] == CLOUDFRONT_CACHING_DISABLED
+    assert behaviour["OriginRequestPolicyId"] == CLOUDFRONT_ALL_VIEWER_EXCEPT_HOST
+    assert "CacheBehaviors" not in config  # one behaviour for everything
+    web_acl = MODES[name].get("CallbackWebAclArn")
+    assert config.get("WebACLId") == web_acl
+
+
+@pytest.mark.parametrize("name", list(MODES))
+def test_guards_per_mode(name: str) -> None:
+    """WAF on the signed API's stage, the bus policy for other accounts and the default-bus rule
+    exist exactly when their parameters are given."""
+    resolved = mode(name)
+    given = MODES[name]
+    assert ("ApiWebAclAssociation" in resolved.resources) is bool(given.get("ApiWebAclArn"))
+    if "ApiWebAclAssociation" in resolved.resources:
+        association = resolved.resolve(resolved.props("ApiWebAclAssociation"))
+        assert association["ResourceArn"].endswith("::/restapis/local/stages/v1")
+        assert association["WebACLArn"] == given["ApiWebAclArn"]
+    assert ("SendSmsDefaultBusRule" in resolved.resources) is bool(given.get("SendSources"))
+    if given.get("SendSources"):
+        pattern = resolved.resolve(resolved.props("SendSmsDefaultBusRule"))["EventPattern"]
+        assert pattern == {"source": given["SendSources"].split(","), "detail-type": ["Send SMS"]}
+    policy = resolved.resolve(resolved.props("SendRequestsQueuePolicy"))["PolicyDocument"]["Statement"][0]
+    expected_rules = 2 if given.get("SendSources") else 1
+    assert len(policy["Condition"]["ArnEquals"]["aws:SourceArn"]) == expected_rules
+    assert ("SendAccountsBusPolicy" in resolved.resources) is bool(given.get("SendAccountIds"))
+    if given.get("SendAccountIds"):
+        statement = resolved.resolve(resolved.props("SendAccountsBusPolicy"))["Statement"]
+        assert statement["Principal"] == {"AWS": given["SendAccountIds"].split(",")}
+        assert statement["Action"] == "events:PutEvents"
+        assert statement["Condition"] == {"StringEquals": {"events:detail-type": "Send SMS"}}
+
+
+def test_rules_name_the_fix() -> None:
+    with pytest.raises(Exception, match="needs EgressSubnetIds"):
+        Template(TEMPLATE_PATH, parameters={"StaticEgress": "existing-subnets"}).check_rules()
+    with pytest.raises(Exception, match="set CallbackCloudFront=true"):
+        Template(
+            TEMPLATE_PATH, parameters={"CallbackWebAclArn": MODES["cloudfront-waf"]["CallbackWebAclArn"]}
+        ).check_rules()
+
+
+# --------------------------------------------------------------------------- IAM as deployed (after the SAM transform)
+
+SAM_PYTHON = ROOT / ".venv-sam/bin/python"
+
+
+@functools.cache
+def deployed(name: str, tmp_dir: str) -> Template:
+    """The SAM-transformed template of a mode (the roles SAM generates), conditions resolved."""
+    result = subprocess.run(
+        [str(SAM_PYTHON), str(ROOT / "tests/sam_transform.py"), str(TEMPLATE_PATH), json.dumps(MODES[name])],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    path = Path(tmp_dir) / f"{name}.json"
+    path.write_text(result.stdout)
+    return Template(path, parameters=MODES[name])
+
+
+def role_statements(resolved: Template, function: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """(Allow/Deny statements, AWS managed policy ARNs) of a function's role, resolved."""
+    role = resolved.raw["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]
+    props = resolved.resolve(resolved.props(role))
+    found: list[dict[str, Any]] = []
+    for policy in props.get("Policies", []):
+        found.extend(as_list(policy["PolicyDocument"]["Statement"]))
+    aws_managed = []
+    for arn in props.get("ManagedPolicyArns", []):
+        own = next(
+            (lid for lid in resolved.of_type("AWS::IAM::ManagedPolicy") if resolved.name_of(lid) == arn), None
+        )
+        if own:
+            found.extend(as_list(resolved.resolve(resolved.props(own))["PolicyDocument"]["Statement"]))
+        else:
+            aws_managed.append(arn.rsplit("/", 1)[-1])
+    return found, aws_managed
+
+
+@pytest.mark.skipif(not SAM_PYTHON.exists(), reason="make sam-venv first")
+@pytest.mark.parametrize("name", ["defaults", "new-vpc", "cloudfront-waf"])
+def test_deployed_roles(name: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    resolved = deployed(name, str(tmp_path_factory.getbasetemp()))
+    lambdas = resolved.of_type("AWS::Lambda::Function")
+    assert set(lambdas) >= set(FUNCTIONS)
+    table = resolved.attribute("Table", "Arn")
+    egress = MODES[name].get("StaticEgress", "none") != "none"
+    for function in FUNCTIONS:
+        statements_, managed = role_statements(resolved, function)
+        allows = [s for s in statements_ if s["Effect"] == "Allow"]
+        actions = {a for s in allows for a in as_list(s["Action"])}
+        # The VPC access policy (ENIs) is attached only to the functions that may join the VPC.
+        assert ("AWSLambdaVPCAccessExecutionRole" in managed) is (function in VENDOR_CALLING), function
+        assert {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"} <= set(managed), function
+        if egress and function in VENDOR_CALLING:
+            assert resolved.resolve(resolved.props(function))["VpcConfig"]["SubnetIds"]
+        if not function.startswith("Callback") and function != "StatusApiFunction":
+            continue
+        vendor = function.removeprefix("Callback").removesuffix("Function").lower()
+        secrets = {
+            json.dumps(s["Resource"])
+            for s in allows
+            if "secretsmanager:GetSecretValue" in as_list(s["Action"])
+        }
+        if function == "StatusApiFunction":
+            assert secrets == set() and not any(a.startswith(("events:", "sqs:")) for a in actions)
+        else:
+            assert secrets == {json.dumps(resolved.attribute(f"{vendor.capitalize()}Secret", None))}
+            assert {a for a in actions if a.startswith("events:")} == {"events:PutEvents"}
+        assert not {"dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:DeleteTable"} & actions, function
+        for statement in allows:
+            for action in as_list(statement["Action"]):
+                if action in ("dynamodb:PutItem", "dynamodb:DeleteItem") and function == "StatusApiFunction":
+                    assert statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == [
+                        "S#*"
+                    ]
+                if action == "dynamodb:DeleteItem" and function != "StatusApiFunction":
+                    assert statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == [
+                        "E#*"
+                    ]
+                if action.startswith("dynamodb:") and action not in (
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:Query",
+                ):
+                    assert as_list(statement["Resource"]) == [table], (function, action)
 
 
 # --------------------------------------------------------------------------- linters

@@ -1,4 +1,5 @@
-"""`smsrelay` console script: `smsrelay local` runs the whole system on this machine."""
+"""`smsrelay` console script: `smsrelay local` runs the whole system on this machine; `smsrelay setup
+VENDOR --stack NAME` readies one vendor on a deployed (or the local) stack."""
 
 from __future__ import annotations
 
@@ -59,7 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--settings",
         type=Path,
         metavar="FILE",
-        help="vendor settings JSON (design.md); a vendor given a base_url talks to that server, not its simulator",
+        help=(
+            "vendor settings JSON, one key per vendor (README, 'Vendor settings'); a vendor given a base_url "
+            "talks to that server, not its simulator"
+        ),
     )
     local.add_argument(
         "--template", type=Path, help="SAM template (default ./template.yaml or the repository's)"
@@ -90,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics", action="store_true", help="print the functions' EMF metrics (off by default)"
     )
     local.add_argument("--quiet", action="store_true", help="no banner, no status lines")
+    local.add_argument(
+        "--stack-name",
+        default="smsrelay-local",
+        help="the stack's name (default smsrelay-local): names the bus, secrets, ...; `smsrelay setup --stack`",
+    )
+    from .setup import add_parser as add_setup
+
+    add_setup(commands)
     return parser
 
 
@@ -115,6 +127,8 @@ def run_local(args: argparse.Namespace) -> int:
         schedule_scale=args.schedule_scale,
         env=env,
         echo=None if args.quiet else lambda line: print(line, flush=True),
+        stack_name=args.stack_name,
+        publish_stack=True,  # `smsrelay setup --endpoint-url` works on it
     )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -141,6 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "local":
         return run_local(args)
+    if args.command == "setup":
+        from .setup import run as run_setup
+
+        return run_setup(args)
     return 2
 
 

@@ -25,6 +25,7 @@ CONTRACT_ROUTES = {
     ("POST", "/callbacks/intl/{token}", "CallbackIntlFunction"),
     ("POST", "/callbacks/santo/{token}", "CallbackSantoFunction"),
     ("GET", "/callbacks/santo/{token}", "CallbackSantoFunction"),
+    ("GET", "/callbacks/smsadmin/{token}", "CallbackSmsadminFunction"),
     ("GET", "/suppressions", "StatusApiFunction"),
     ("PUT", "/suppressions/{number}", "StatusApiFunction"),
     ("DELETE", "/suppressions/{number}", "StatusApiFunction"),
@@ -51,7 +52,8 @@ def _handlers_missing() -> list[str]:
 def test_routes_mappings_schedules_come_from_the_template() -> None:
     specs = Template(TEMPLATE).functions()
     routes = {(r.method, r.path, r.function_id) for s in specs for r in s.routes}
-    assert routes == {(p["Method"].upper(), p["Path"], lid) for lid, p in _raw_events("Api")}
+    events = _raw_events("Api") + _raw_events("HttpApi")
+    assert routes == {(p["Method"].upper(), p["Path"], lid) for lid, p in events}
     assert routes == CONTRACT_ROUTES
     iam = {(r.method, r.path) for s in specs for r in s.routes if r.iam_auth}
     assert iam == {
@@ -139,7 +141,7 @@ def test_send_by_eventbridge_and_sns(stack: LocalStack) -> None:
                 "Source": "shop",
                 "DetailType": "Send SMS",
                 "Detail": json.dumps(request),
-                "EventBusName": "default",
+                "EventBusName": stack.function_env["EVENT_BUS_NAME"],  # the default bus needs SendSources
             }
         ]
     )

@@ -1,4 +1,5 @@
-"""The template's Api routes over HTTP, handed to the functions as API Gateway REST (v1) proxy events."""
+"""The template's API routes over HTTP: Api events get API Gateway REST (v1) proxy events, HttpApi
+events the HTTP API's payload v2 (or 1.0 when the event says so)."""
 
 from __future__ import annotations
 
@@ -108,6 +109,90 @@ def api_event(request: Request, route: ApiRoute, path_params: dict[str, str], st
     }
 
 
+# HTTP APIs hand a body over as text only for these types; anything else (a form, no type) in base64.
+_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
+
+
+def http_api_event(
+    request: Request, route: ApiRoute, path_params: dict[str, str], stage: str = "$default"
+) -> dict[str, Any]:
+    """The HTTP API payload v2 event for one HTTP request: lower-case headers, repeated query keys
+    joined by commas, the query string as it came (`rawQueryString`: percent-encoded bytes in any
+    charset, e.g. smsadmin's GB2312), method and source address under requestContext.http."""
+    body_bytes = request.get_data()
+    content_type = (request.headers.get("Content-Type") or "").lower()
+    is_text = content_type.startswith(_TEXT_TYPES)
+    body: str | None = None
+    is_b64 = False
+    if body_bytes:
+        try:
+            body = body_bytes.decode("utf-8") if is_text else None
+        except UnicodeDecodeError:
+            body = None
+        if body is None:
+            body, is_b64 = base64.b64encode(body_bytes).decode("ascii"), True
+    source_ip = request.remote_addr or "127.0.0.1"
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in request.headers.items():
+        key = name.lower()
+        if key == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+            continue
+        headers[key] = f"{headers[key]},{value}" if key in headers else value
+    headers.setdefault("x-forwarded-for", source_ip)
+    headers.setdefault("x-forwarded-proto", request.scheme)
+    query = {k: ",".join(request.args.getlist(k)) for k in request.args}
+    now = time.time()
+    route_key = f"{route.method} {route.path}" if route.method != "ANY" else f"ANY {route.path}"
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": request.path,
+        "rawQueryString": request.query_string.decode("latin-1"),
+        "headers": headers,
+        "requestContext": {
+            "accountId": ACCOUNT_ID,
+            "apiId": "local",
+            "domainName": request.host,
+            "domainPrefix": "local",
+            "http": {
+                "method": request.method,
+                "path": request.path,
+                "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+                "sourceIp": source_ip,
+                "userAgent": request.headers.get("User-Agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": route_key,
+            "stage": stage,
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": is_b64,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if query:
+        event["queryStringParameters"] = query
+    if path_params:
+        event["pathParameters"] = path_params
+    if body is not None:
+        event["body"] = body
+    if route.iam_auth:  # what a SigV4-signed caller looks like (not verified locally)
+        event["requestContext"]["authorizer"] = {
+            "iam": {
+                "accessKey": "AKIALOCAL",
+                "accountId": ACCOUNT_ID,
+                "callerId": "AIDALOCAL",
+                "principalOrgId": None,
+                "userArn": f"arn:aws:iam::{ACCOUNT_ID}:user/local",
+                "userId": "AIDALOCAL",
+            }
+        }
+    return event
+
+
 def http_response(result: Any) -> Response:
     """The function's proxy answer as HTTP; API Gateway's 502 when it is malformed."""
     if not isinstance(result, dict) or "statusCode" not in result:
@@ -205,8 +290,11 @@ class ApiServer:
         route = self.routes[index]
         if not self.stack.ready:
             return _json({"message": "local stack is starting"}, 503)
-        event = api_event(request, route, params, self.stack.stage)
-        event["path"] = path
+        if route.kind == "http" and route.payload_version.startswith("2"):
+            event = http_api_event(request, route, params)
+        else:
+            event = api_event(request, route, params, self.stack.stage)
+            event["path"] = path
         try:
             result = self.functions[route.function_id].invoke(event)
         except FunctionError:

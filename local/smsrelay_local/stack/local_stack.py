@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,8 +30,9 @@ from .emulator import AwsEmulator
 from .lambdas import FunctionError, LocalFunction
 from .resources import ResourceBuilder, RuleTarget
 from .schedules import ScheduleRunner, scheduled_event
+from .secrets_mirror import SecretsMirror
 from .sqs import QueueDrain, SqsPoller, transform_input
-from .template import ApiRoute, Schedule, SqsMapping, Template, TemplateError
+from .template import DEFAULT_STACK_NAME, ApiRoute, Schedule, SqsMapping, Template, TemplateError
 
 log = logging.getLogger("smsrelay.local")
 
@@ -91,7 +93,12 @@ class LocalStack:
         sqs_concurrency: int = 4,
         env: dict[str, str] | None = None,
         echo: Callable[[str], None] | None = None,
+        stack_name: str = DEFAULT_STACK_NAME,
+        publish_stack: bool = False,
     ) -> None:
+        """`publish_stack`: describe the stack (its resolved Outputs) in the emulator's CloudFormation
+        and follow changes to the vendor secrets, so that `smsrelay setup --endpoint-url` works on
+        it as on a deployed stack (costs ~3 s at start: moto's CloudFormation imports)."""
         self.host, self.port = host, port
         self.template_path = Path(template) if template else default_template()
         self.settings_file = Path(settings_file) if settings_file else None
@@ -108,6 +115,8 @@ class LocalStack:
         self.sqs_concurrency = sqs_concurrency
         self.env_overrides = env or {}
         self.echo = echo
+        self.stack_name = stack_name
+        self.publish_stack = publish_stack
         self.ready = False
 
         self.template: Template | None = None
@@ -135,6 +144,7 @@ class LocalStack:
         self._saved_env: dict[str, str | None] = {}
         self._clients: dict[str, Any] = {}
         self._event_buses: set[str] = set()
+        self._mirror: SecretsMirror | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> LocalStack:
@@ -177,8 +187,13 @@ class LocalStack:
             self._set_env({key: None})  # a per-service endpoint would bypass moto
 
         t = self.template = Template(
-            self.template_path, parameters=self.parameters, region=self.aws.region, sqs_endpoint=endpoint
+            self.template_path,
+            parameters=self.parameters,
+            region=self.aws.region,
+            stack_name=self.stack_name,
+            sqs_endpoint=endpoint,
         )
+        t.check_rules()
         self.stage = t.stage_name()
         builder = self._builder = ResourceBuilder(t, self.client)
         builder.create_all()
@@ -246,6 +261,8 @@ class LocalStack:
         ]
         for worker in [*self._pollers, *self._drains, *self._runners]:
             worker.start()
+        if self.publish_stack:
+            self._publish_stack()
         self.ready = True
         if self.echo:
             self.echo(self.banner())
@@ -253,12 +270,14 @@ class LocalStack:
     def stop(self) -> None:
         """Stop everything this stack started; safe to call twice and after a failed start."""
         self.ready = False
-        workers = [*self._runners, *self._pollers, *self._drains]
+        workers: list[Any] = [*self._runners, *self._pollers, *self._drains]
+        if self._mirror is not None:
+            workers.append(self._mirror)
         for worker in workers:
             worker.stop()
         for worker in workers:
             worker.join()
-        self._runners, self._pollers, self._drains = [], [], []
+        self._runners, self._pollers, self._drains, self._mirror = [], [], [], None
         if self._api is not None:
             self._api.stop()
             self._api = None
@@ -381,6 +400,61 @@ class LocalStack:
                     sm.put_secret_value(SecretId=arn, SecretString=json.dumps(settings[vendor]))
                 except Exception as exc:  # an outside ARN given as parameter: not in moto
                     log.info("secret for %s not filled: %s", vendor, exc)
+
+    # ------------------------------------------------------------------ the stack as CloudFormation shows it
+    def outputs(self) -> dict[str, str]:
+        """The template's Outputs with the local addresses: both APIs and the CloudFront
+        distribution are this stack's API server (plain HTTP)."""
+        assert self.template is not None
+        region = self.aws.region
+        local_hosts = (
+            f"https://local.execute-api.{region}.amazonaws.com/{self.stage}",
+            f"https://local.execute-api.{region}.amazonaws.com",
+            "https://local.cloudfront.net",
+            "http://local.cloudfront.net",
+        )
+        values = {}
+        for name, value in self.template.outputs().items():
+            for host in local_hosts:
+                value = value.replace(host, self.url)
+            values[name] = value
+        return values
+
+    def _publish_stack(self) -> None:
+        outputs = self.outputs()
+        if not outputs:  # not smsrelay's template: nothing a setup could use
+            return
+        body = {
+            "Description": f"smsrelay local stack ({self.template_path}); resources live in the local emulator",
+            "Resources": {"LocalStack": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+            "Outputs": {name: {"Value": value} for name, value in outputs.items()},
+        }
+        # moto creates nothing for the handle and says so; the stack is only there to be described.
+        warnings.filterwarnings("ignore", message="Tried to parse AWS::CloudFormation::WaitConditionHandle")
+        self.client("cloudformation").create_stack(StackName=self.stack_name, TemplateBody=json.dumps(body))
+        arns = json.loads(self.function_env.get("VENDOR_SECRETS") or "{}")
+        self._mirror = SecretsMirror(
+            self.client("secretsmanager", fresh=True), arns, self.vendor_settings, self._secrets_changed
+        )
+        self._mirror.start()
+
+    def _secrets_changed(self, changed: dict[str, dict[str, Any]]) -> None:
+        """A vendor secret changed (smsrelay setup): the functions' settings file follows, and a
+        simulated vendor pushes to the new callback URL (as a real one would once told)."""
+        for vendor, values in changed.items():
+            self.vendor_settings[vendor] = dict(values)
+            token = values.get("callback_token")
+            if token and vendor in VENDORS:
+                self.callback_urls[vendor] = f"{self.url}/callbacks/{vendor}/{token}"
+                if vendor in self.simulators:
+                    self.simulators[vendor].push_url = self.callback_urls[vendor]
+            if self.echo:
+                self.echo(f"vendor {vendor}: settings changed in its secret; applied")
+        assert self.settings_path is not None
+        tmp = self.settings_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.vendor_settings, indent=2, ensure_ascii=False), encoding="utf-8")
+        tmp.chmod(0o600)
+        tmp.replace(self.settings_path)
 
     # ------------------------------------------------------------------ functions
     def function(self, name: str) -> LocalFunction:
@@ -510,6 +584,8 @@ class LocalStack:
         return {
             "url": self.url,
             "ready": self.ready,
+            "stack_name": self.stack_name,
+            "stack_published": self.publish_stack,
             "template": str(self.template_path),
             "stage": self.stage,
             "aws_endpoint": self.aws.endpoint,
@@ -583,8 +659,15 @@ class LocalStack:
             lines.append(f"    {vendor:<9} {url}   ({where})")
         lines.append(f"  vendor settings: {self.settings_path}")
         lines.append(
-            f"  helpers: GET {self.url}/health, GET {self.url}/_local/events, POST {self.url}/_local/run/{{function}}"
+            f"  helpers: GET {self.url}/health, GET {self.url}/_local/info, GET {self.url}/_local/events,"
+            f" POST {self.url}/_local/run/{{function}}, POST {self.url}/_local/invoke/{{function}}"
         )
+        lines.append(f"  AWS endpoint (moto): {self.aws.endpoint}   (aws --endpoint-url, boto3 endpoint_url)")
+        if self.publish_stack:
+            lines.append(
+                f"  stack {self.stack_name}: smsrelay setup VENDOR --stack {self.stack_name}"
+                f" --endpoint-url {self.aws.endpoint}"
+            )
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ HTTP helpers

@@ -7,6 +7,7 @@ functions, routes, queues, schedules and environment variables.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ class ApiRoute:
     path: str  # as in the template, e.g. /callbacks/sms57/{token}
     method: str  # upper case; ANY for every method
     iam_auth: bool
+    kind: str = "rest"  # "rest" (Api event, REST v1 proxy events) or "http" (HttpApi event)
+    payload_version: str = "1.0"  # what the function gets: 1.0 (REST shape) or 2.0 (HTTP API v2)
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,12 @@ class Template:
         self.stack_name = stack_name
         self.sqs_endpoint = sqs_endpoint.rstrip("/")
         self.parameters = self._parameter_values(parameters or {})
+        self._list_parameters = {
+            name
+            for name, spec in (self.raw.get("Parameters", {}) or {}).items()
+            if str(spec.get("Type", "")) == "CommaDelimitedList"
+            or str(spec.get("Type", "")).startswith("List<")
+        }
         self.conditions_raw: dict[str, Any] = self.raw.get("Conditions", {}) or {}
         self._conditions: dict[str, bool] = {}
         all_resources: dict[str, Any] = self.raw.get("Resources", {}) or {}
@@ -126,6 +135,42 @@ class Template:
                 raise TemplateError(f"parameter {name} has no Default: pass it with --param {name}=VALUE")
         return values
 
+    def check_rules(self) -> None:
+        """The template's Rules, as CloudFormation checks them before touching anything."""
+        for name, rule in (self.raw.get("Rules", {}) or {}).items():
+            if "RuleCondition" in rule and not self._rule_fn(rule["RuleCondition"]):
+                continue
+            for assertion in rule.get("Assertions", []):
+                if not self._rule_fn(assertion["Assert"]):
+                    why = assertion.get("AssertDescription") or f"rule {name} does not hold"
+                    raise TemplateError(f"template rule {name}: {why}")
+
+    def _rule_fn(self, value: Any) -> Any:
+        """Rule intrinsics: Ref, Fn::Equals/Not/And/Or, Fn::Contains, Fn::EachMemberEquals/In."""
+        if isinstance(value, list):
+            return [self._rule_fn(v) for v in value]
+        if not isinstance(value, dict) or len(value) != 1:
+            return value
+        ((key, arg),) = value.items()
+        if key == "Ref":
+            return self.ref(arg)
+        args = self._rule_fn(arg)
+        if key == "Fn::Equals":
+            return _scalar(args[0]) == _scalar(args[1])
+        if key == "Fn::Not":
+            return not args[0]
+        if key == "Fn::And":
+            return all(args)
+        if key == "Fn::Or":
+            return any(args)
+        if key == "Fn::Contains":
+            return _scalar(args[1]) in [_scalar(v) for v in args[0]]
+        if key == "Fn::EachMemberEquals":
+            return all(_scalar(v) == _scalar(args[1]) for v in args[0])
+        if key == "Fn::EachMemberIn":
+            return all(_scalar(v) in [_scalar(x) for x in args[1]] for v in args[0])
+        raise TemplateError(f"{key} in Rules is not supported by the local stack")
+
     def condition(self, name: str) -> bool:
         if name not in self._conditions:
             if name not in self.conditions_raw:
@@ -153,6 +198,7 @@ class Template:
         "AWS::Serverless::Function": "FunctionName",
         "AWS::Serverless::LayerVersion": "LayerName",
         "AWS::Serverless::Api": "Name",
+        "AWS::Serverless::HttpApi": "Name",
         "AWS::Logs::LogGroup": "LogGroupName",
         "AWS::S3::Bucket": "BucketName",
     }
@@ -212,6 +258,18 @@ class Template:
             "AWS::Serverless::Function": {"Ref": name, "Arn": f"arn:aws:lambda:{r}:{a}:function:{name}"},
             "AWS::Serverless::LayerVersion": {"Ref": f"arn:aws:lambda:{r}:{a}:layer:{name}:1"},
             "AWS::Serverless::Api": {"Ref": "local", "RootResourceId": "local"},
+            "AWS::Serverless::HttpApi": {
+                "Ref": "local",
+                "ApiEndpoint": f"https://local.execute-api.{r}.amazonaws.com",
+            },
+            # Locally the API server itself plays the distribution (see LocalStack.outputs).
+            "AWS::CloudFront::Distribution": {
+                "Ref": "local",
+                "DomainName": "local.cloudfront.net",
+                "Id": "local",
+            },
+            # No public address locally (Ref): outputs that show one are left out.
+            "AWS::EC2::EIP": {"AllocationId": f"eipalloc-{logical_id}"},
             "AWS::Logs::LogGroup": {"Ref": name, "Arn": f"arn:aws:logs:{r}:{a}:log-group:{name}:*"},
             "AWS::S3::Bucket": {"Ref": name, "Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com"},
         }
@@ -247,7 +305,8 @@ class Template:
         if pseudo is not None:
             return pseudo
         if name in self.parameters:
-            return self.parameters[name]
+            value = self.parameters[name]
+            return value.split(",") if name in self._list_parameters else value
         return self.attribute(name, None)
 
     # ------------------------------------------------------------------ intrinsic functions
@@ -309,6 +368,11 @@ class Template:
             return json.dumps(self.resolve(arg), separators=(",", ":"))
         if key == "Fn::GetAZs":
             return [f"{self.region}{z}" for z in "abc"]
+        if key == "Fn::Cidr":
+            block, count, host_bits = self.resolve(arg)
+            network = ipaddress.ip_network(str(block), strict=False)
+            subnets = network.subnets(new_prefix=network.max_prefixlen - int(host_bits))
+            return [str(next(subnets)) for _ in range(int(count))]
         raise TemplateError(f"{key} is not supported by the local stack")
 
     def _sub(self, template: str, variables: dict[str, Any]) -> str:
@@ -371,6 +435,19 @@ class Template:
                     iam_auth=authorizer == "AWS_IAM",
                 )
             )
+        elif etype == "HttpApi":
+            auth = self.resolve(eprops.get("Auth", {}) or {})
+            spec.routes.append(
+                ApiRoute(
+                    function_id=spec.logical_id,
+                    event_id=event_id,
+                    path=str(self.resolve(eprops.get("Path", "/{proxy+}"))),
+                    method=str(self.resolve(eprops.get("Method", "ANY"))).upper(),
+                    iam_auth=auth.get("Authorizer") == "AWS_IAM",
+                    kind="http",
+                    payload_version=str(self.resolve(eprops.get("PayloadFormatVersion", "2.0"))),
+                )
+            )
         elif etype == "SQS":
             scaling = self.resolve(eprops.get("ScalingConfig", {}) or {})
             enabled = self.resolve(eprops.get("Enabled", True))
@@ -414,6 +491,20 @@ class Template:
             api_props = self.props(rest_api_id["Ref"])
         merged = _merge_globals(globals_api, api_props)
         return (self.resolve(merged.get("Auth", {}) or {})).get("DefaultAuthorizer")
+
+    def outputs(self) -> dict[str, str]:
+        """The template's Outputs whose condition holds, resolved; unresolvable ones are left out."""
+        values: dict[str, str] = {}
+        for name, output in (self.raw.get("Outputs", {}) or {}).items():
+            if "Condition" in output and not self.condition(output["Condition"]):
+                continue
+            try:
+                value = self.resolve(output.get("Value"))
+            except TemplateError:
+                continue  # e.g. an attribute only a deployed resource has
+            if value is not _NO_VALUE:
+                values[name] = _scalar(value)
+        return values
 
     def stage_name(self) -> str:
         for lid in self.of_type("AWS::Serverless::Api"):
