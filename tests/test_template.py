@@ -38,6 +38,7 @@ FUNCTIONS: dict[str, tuple[str, dict[str, list[Any]]]] = {
             "Api": [
                 ("get", "/messages/{message_id}"),
                 ("get", "/requests/{request_id}"),
+                ("get", "/requests/{request_id}/rejections"),
                 ("get", "/suppressions"),
                 ("put", "/suppressions/{number}"),
                 ("delete", "/suppressions/{number}"),
@@ -61,7 +62,7 @@ SQS_BATCH_SIZE = {"SendFunction": 10, "DispatchFunction": 5}
 
 GLOBAL_ENV = {
     "TABLE_NAME",
-    "IDEMPOTENCY_TABLE_NAME",
+    "BULK_BUCKET",
     "DISPATCH_QUEUE_URL",
     "SEND_QUEUE_URL",
     "EVENT_BUS_NAME",
@@ -143,6 +144,7 @@ POLICY_TEMPLATES = {
     "SQSPollerPolicy",
     "EventBridgePutEventsPolicy",
     "AWSSecretsManagerGetSecretValuePolicy",
+    "S3CrudPolicy",
 }
 
 
@@ -354,7 +356,7 @@ def test_callback_routes_are_throttled_apart_from_the_signed_api(template):
 
 def test_tables_encrypted_recoverable_expiring(template):
     tables = resources(template, "AWS::DynamoDB::Table")
-    assert set(tables) == {"Table", "IdempotencyTable"}
+    assert set(tables) == {"Table"}  # the request item is the idempotency record
     for res in tables.values():
         props = res["Properties"]
         assert props["BillingMode"] == "PAY_PER_REQUEST"
@@ -363,9 +365,6 @@ def test_tables_encrypted_recoverable_expiring(template):
         assert props["TimeToLiveSpecification"]["Enabled"] is True
     main = tables["Table"]["Properties"]
     assert main["TimeToLiveSpecification"]["AttributeName"] == "expires_at"
-    assert (
-        tables["IdempotencyTable"]["Properties"]["TimeToLiveSpecification"]["AttributeName"] == "expiration"
-    )
     assert main["KeySchema"] == [
         {"AttributeName": "pk", "KeyType": "HASH"},
         {"AttributeName": "sk", "KeyType": "RANGE"},
@@ -410,14 +409,24 @@ def test_queues_redrive_to_dlq_and_outlast_their_consumer(template):
 
 def test_send_entry_points_bus_rule_and_topic(template):
     rules = resources(template, "AWS::Events::Rule")
+    upload = rules.pop("BulkUploadRule")
     assert rules
-    for rule in rules.values():
+    for rule in [*rules.values(), upload]:
         props = rule["Properties"]
-        assert props["EventPattern"]["detail-type"] == ["Send SMS"]
         (target,) = props["Targets"]
         assert ref_name(target["Arn"]) == "SendRequestsQueue"
-        assert target["InputPath"] == "$.detail"
+        # the whole event reaches the queue: its id (or the object's version) names the request
+        assert "InputPath" not in target and "InputTransformer" not in target
         assert ref_name(target["DeadLetterConfig"]["Arn"]) == "SendRequestsDLQ"
+    for rule in rules.values():
+        assert rule["Properties"]["EventPattern"]["detail-type"] == ["Send SMS"]
+    pattern = upload["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.s3"] and pattern["detail-type"] == ["Object Created"]
+    assert ref_name(pattern["detail"]["bucket"]["name"][0]) == "BulkBucket"
+    assert pattern["detail"]["object"]["key"] == [{"prefix": "bulk/"}]
+    bucket = template["Resources"]["BulkBucket"]["Properties"]
+    assert bucket["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"] is True
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
     assert any(ref_name(r["Properties"].get("EventBusName")) == "EventBus" for r in rules.values())
     # the default bus carries every team's events: only SendSources start sends, and only when given
     default_rule = rules["SendSmsDefaultBusRule"]
@@ -434,7 +443,7 @@ def test_send_entry_points_bus_rule_and_topic(template):
     ]
     assert ref_name(sub["Properties"]["TopicArn"]) == "SendTopic"
     assert ref_name(sub["Properties"]["Endpoint"]) == "SendRequestsQueue"
-    assert sub["Properties"]["RawMessageDelivery"] is True
+    assert sub["Properties"]["RawMessageDelivery"] is False  # the envelope's MessageId names the request
     (policy,) = resources(template, "AWS::SQS::QueuePolicy").values()
     principals = {s["Principal"]["Service"] for s in policy["Properties"]["PolicyDocument"]["Statement"]}
     assert principals == {"events.amazonaws.com", "sns.amazonaws.com"}
@@ -762,12 +771,14 @@ def test_sender_policy_sends_by_every_entry_point_and_reads_status(template):
         "sns:Publish",
         "events:PutEvents",
         "lambda:InvokeFunction",
+        "s3:PutObject",
     }
     routes = [r["Fn::Sub"].split("${Api}/v1/", 1)[1] for r in by_action["execute-api:Invoke"]["Resource"]]
     assert routes == ["POST/messages", "GET/messages/*", "GET/requests/*"]  # not the suppression list
     assert ref_name(by_action["sqs:SendMessage"]["Resource"]) == "SendRequestsQueue"
     assert ref_name(by_action["sns:Publish"]["Resource"]) == "SendTopic"
     assert ref_name(by_action["lambda:InvokeFunction"]["Resource"]) == "SendFunction"
+    assert by_action["s3:PutObject"]["Resource"] == {"Fn::Sub": "${BulkBucket.Arn}/bulk/*"}
     events = by_action["events:PutEvents"]
     assert ref_name(events["Resource"]) == "EventBus"
     assert events["Condition"] == {"StringEquals": {"events:detail-type": "Send SMS"}}

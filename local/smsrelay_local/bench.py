@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import logging
 import math
@@ -427,7 +428,7 @@ FUNCTION_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "TABLE_NAME": "smsrelay",
-    "IDEMPOTENCY_TABLE_NAME": "smsrelay-idempotency",
+    "BULK_BUCKET": "smsrelay-bench",
     "DISPATCH_QUEUE_URL": "http://127.0.0.1:9/q/dispatch",
     "SEND_QUEUE_URL": "http://127.0.0.1:9/q/send",
     "EVENT_BUS_NAME": "smsrelay",
@@ -565,18 +566,23 @@ def run_cpu(n: int, memory_n: int) -> dict[str, Any]:
 
 def _stub_everything(captured: dict[str, list[str]]) -> dict[str, int]:
     """Every AWS call answered in memory (at botocore's _make_api_call, so our own serialisation
-    still counts), and the vendor's HTTP answered by the sms57 simulator's canned reply."""
+    still counts); the request and part records kept in a dict (their conditional moves are
+    DynamoDB's work, not ours); S3 objects in a dict; the vendor's HTTP answered by the sms57
+    simulator's canned reply."""
     from collections import Counter
 
     import botocore.client
     import requests
+    from botocore.response import StreamingBody
     from smsrelay import dal
+    from smsrelay.models import RequestState
     from smsrelay.vendor_config import get_adapter
     from werkzeug.test import Client
 
     from .simulators.sms57 import Sms57Simulator
 
     calls: Counter[str] = Counter()
+    objects: dict[str, bytes] = {}
 
     def api_call(self: Any, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         calls[operation] += 1
@@ -589,11 +595,57 @@ def _stub_everything(captured: dict[str, list[str]]) -> dict[str, int]:
             return {"Responses": {}, "UnprocessedKeys": {}}
         if operation == "BatchWriteItem":
             return {"UnprocessedItems": {}}
+        if operation == "PutObject":
+            body = params["Body"]
+            objects[params["Key"]] = body if isinstance(body, bytes) else body.read()
+            return {"ETag": '"bench"'}
+        if operation == "HeadObject":
+            return {"ETag": '"bench"', "Metadata": {}}
+        if operation == "GetObject":
+            data = objects[params["Key"]][int(params.get("Range", "bytes=0-")[6:].rstrip("-") or 0) :]
+            return {"Body": StreamingBody(io.BytesIO(data), len(data))}
         return {}
 
     botocore.client.BaseClient._make_api_call = api_call  # type: ignore[method-assign]
-    # The one read whose answer matters: "was this part counted already?" (no).
-    dal.Store.get_request = lambda self, request_id: {"parts": set()}  # type: ignore[method-assign]
+
+    records: dict[str, dal.RequestRecord] = {}
+
+    def done_part(self: Any, request_id: str, part: int, owner: str, summary: Any) -> bool:
+        record = records[request_id]
+        record.parts_done += 1
+        record.counters["total"] = record.counters.get("total", 0) + summary.accepted
+        return True
+
+    def parts_total(self: Any, request_id: str, owner: str, parts: int, rows: int) -> bool:
+        records[request_id].parts_total, records[request_id].rows_total = parts, rows
+        return True
+
+    def finish(self: Any, request_id: str, state: Any, answer: str, error: str | None = None) -> bool:
+        records[request_id].state, records[request_id].answer = RequestState(state), answer
+        return True
+
+    def load(self: Any, request_id: str) -> dal.RequestRecord:
+        if request_id not in records:
+            raise dal.NotFound(request_id)
+        return records[request_id]
+
+    fake = {
+        "create_request": lambda self, record: records.setdefault(record.request_id, record) is record,
+        "load_request": load,
+        "take_request": lambda self, *a: True,
+        "release_request": lambda self, *a: None,
+        "save_cursor": lambda self, *a: True,
+        "set_parts_total": parts_total,
+        "finish_request": finish,
+        "mark_announced": lambda self, request_id: None,
+        "claim_part": lambda self, *a: "writing",
+        "release_part": lambda self, *a: None,
+        "complete_part": done_part,
+        "list_parts": lambda self, *a: [],
+        "mark_part_enqueued": lambda self, *a: None,
+    }
+    for name, method in fake.items():
+        setattr(dal.Store, name, method)
 
     # The vendor: the sms57 simulator's answer to the first call, replayed for every later one.
     sim = Sms57Simulator(seed=1)
@@ -624,11 +676,13 @@ def _stub_everything(captured: dict[str, list[str]]) -> dict[str, int]:
 def worker(out: Path, n: int, memory_n: int) -> None:
     import gc
     import tracemalloc
+    import uuid
 
+    from smsrelay.config import get_settings
     from smsrelay.entry import parse_request
-    from smsrelay.models import DispatchChunk, SendPart
+    from smsrelay.models import AcceptJob, DispatchChunk, SendPart
     from smsrelay.observability import logger
-    from smsrelay.service import send as send_mod
+    from smsrelay.service.accept import Acceptance, Delivery
     from smsrelay.service.dispatch import Dispatcher
     from smsrelay.vendor_config import get_adapter
 
@@ -637,25 +691,39 @@ def worker(out: Path, n: int, memory_n: int) -> None:
     captured: dict[str, list[str]] = {}
     calls = _stub_everything(captured)
     send_queue = os.environ["SEND_QUEUE_URL"]
+    os.environ["SYNC_ACCEPT_LIMIT"] = "1"  # every size takes the path a big request takes
+    get_settings.cache_clear()
+    acceptance = Acceptance(get_settings())
 
-    def take_parts() -> list[SendPart]:
-        return [SendPart.model_validate_json(b) for b in captured.pop(send_queue, [])]
+    def taken(kind: type[Any]) -> list[Any]:
+        bodies = captured.pop(send_queue, [])
+        return [kind.model_validate_json(b) for b in bodies]
 
-    def send_all(count: int) -> tuple[float, float]:
-        """(accept seconds, process_part seconds) of CPU for one request of `count`."""
-        captured.clear()
-        payload = json.dumps(
+    def delivery() -> Delivery:
+        return Delivery(kind="bench", id=uuid.uuid4().hex, deadline=time.time() + 900)
+
+    def payload(count: int) -> str:
+        return json.dumps(
             {"vendor": "sms57", "content": "【Acme】Your code is 4711", "recipients": numbers("sms57", count)}
         )
-        t0 = time.process_time()
-        send_mod.accept(parse_request(payload))
-        t1 = time.process_time()
-        for part in take_parts():
-            send_mod.process_part(part)
-        return t1 - t0, time.process_time() - t1
 
-    send_all(1000)  # warm: first adapter, first pydantic schemas
-    accept_s, part_s = send_all(n)
+    def send_all(count: int) -> tuple[float, float, float]:
+        """CPU seconds of one request of `count`: the API's answer (parse, keep the rows), the
+        reading job (rows -> checked parts), and writing the parts."""
+        captured.clear()
+        body = payload(count)
+        t0 = time.process_time()
+        acceptance.accept(parse_request(body), delivery())
+        t1 = time.process_time()
+        for job in taken(AcceptJob):
+            acceptance.run_job(job.smsrelay_job, delivery())
+        t2 = time.process_time()
+        for part in taken(SendPart):
+            acceptance.process_part(part, delivery())
+        return t1 - t0, t2 - t1, time.process_time() - t2
+
+    send_all(2000)  # warm: first adapter, first pydantic schemas
+    accept_s, read_s, part_s = send_all(n)
     limit = get_adapter("sms57").batch_limit
     chunk_numbers = numbers("sms57", limit)
     chunk_count = max(1, n // limit)
@@ -681,39 +749,34 @@ def worker(out: Path, n: int, memory_n: int) -> None:
     dispatch_s = time.process_time() - t0
     dispatched = chunk_count * limit
 
-    # Peak Python memory (tracemalloc): a send request of memory_n (accept: parse + plan the parts,
-    # then one part as its own invocation would), and one dispatch of a full chunk.
-    gc.collect()
-    payload = json.dumps(
-        {"vendor": "sms57", "content": "【Acme】Your code is 4711", "recipients": numbers("sms57", memory_n)}
-    )
+    # Peak Python memory (tracemalloc) for a request of memory_n, each step as its own invocation
+    # would run it: the API's answer (parse the body, keep the rows), the reading job (streams the
+    # rows; keeps 16 bytes a distinct number for the duplicate check), one part; one dispatch.
+    def peak(step: Callable[[], Any]) -> int:
+        gc.collect()
+        tracemalloc.start()
+        step()
+        value = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return value
+
     captured.clear()
-    tracemalloc.start()
-    send_mod.accept(parse_request(payload))
-    accept_peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    parts = take_parts()
+    body = payload(memory_n)
+    accept_peak = peak(lambda: acceptance.accept(parse_request(body), delivery()))
+    (job,) = taken(AcceptJob)
+    read_peak = peak(lambda: acceptance.run_job(job.smsrelay_job, delivery()))
+    parts = captured.pop(send_queue, [])
     first = parts[0] if parts else None
     del parts
-    captured.clear()
-    gc.collect()
-    part_peak = 0
-    if first is not None:
-        body = first.model_dump_json()
-        tracemalloc.start()
-        send_mod.process_part(SendPart.model_validate_json(body))
-        part_peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    gc.collect()
-    body = bodies[0]
-    tracemalloc.start()
-    Dispatcher().dispatch(DispatchChunk.model_validate_json(body))
-    dispatch_peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
+    part_peak = (
+        peak(lambda: acceptance.process_part(SendPart.model_validate_json(first), delivery())) if first else 0
+    )
+    dispatch_peak = peak(lambda: Dispatcher().dispatch(DispatchChunk.model_validate_json(bodies[0])))
     result = {
         "recipients": n,
-        "send_us_per_recipient": (accept_s + part_s) * 1e6 / n,
+        "send_us_per_recipient": (accept_s + read_s + part_s) * 1e6 / n,
         "send_accept_us_per_recipient": accept_s * 1e6 / n,
+        "send_read_us_per_recipient": read_s * 1e6 / n,
         "send_parts_us_per_recipient": part_s * 1e6 / n,
         "dispatch_recipients": dispatched,
         "dispatch_us_per_recipient": dispatch_s * 1e6 / dispatched,
@@ -722,9 +785,14 @@ def worker(out: Path, n: int, memory_n: int) -> None:
             "method": "tracemalloc peak (Python allocations) around direct calls, in a fresh interpreter",
             "send_recipients": memory_n,
             "send_accept_peak_mb": accept_peak / 2**20,
+            "send_read_peak_mb": read_peak / 2**20,
             "send_part_peak_mb": part_peak / 2**20,
-            "send_peak_mb": max(accept_peak, part_peak) / 2**20,
-            "send_peak_mb_at_1m": max(accept_peak * 1_000_000 / memory_n, part_peak) / 2**20,
+            "send_peak_mb": max(accept_peak, read_peak, part_peak) / 2**20,
+            # the API's answer holds the body (grows with it); the job holds the duplicate check
+            "send_peak_mb_at_1m": max(
+                accept_peak * 1_000_000 / memory_n, read_peak * 1_000_000 / memory_n, part_peak
+            )
+            / 2**20,
             "dispatch_chunk": limit,
             "dispatch_peak_mb": dispatch_peak / 2**20,
         },
@@ -853,7 +921,8 @@ def build_rows(results: dict[str, Any]) -> tuple[list[list[str]], list[dict[str,
             "cpu",
             f"send, stubbed ({p['recipients']:,} recipients)",
             f"{p['send_us_per_recipient']:.1f} us/recipient",
-            f"accept {p['send_accept_us_per_recipient']:.1f} + parts {p['send_parts_us_per_recipient']:.1f}",
+            f"answer {p['send_accept_us_per_recipient']:.1f} + read {p['send_read_us_per_recipient']:.1f}"
+            f" + parts {p['send_parts_us_per_recipient']:.1f}",
         )
         row(
             "cpu",
@@ -868,7 +937,8 @@ def build_rows(results: dict[str, Any]) -> tuple[list[list[str]], list[dict[str,
             "memory",
             f"send peak, {m['send_recipients']:,} recipients (tracemalloc)",
             f"{m['send_peak_mb']:.1f} MB",
-            f"accept {m['send_accept_peak_mb']:.1f}, one part {m['send_part_peak_mb']:.1f}",
+            f"answer {m['send_accept_peak_mb']:.1f}, read {m['send_read_peak_mb']:.1f},"
+            f" one part {m['send_part_peak_mb']:.1f}",
         )
         row(
             "memory",

@@ -1,7 +1,8 @@
 """`make demo`: the whole system on this machine, a realistic mixed batch through all five vendors.
 
 Starts the local stack, sends requests over its HTTP API (valid numbers, invalid ones, and test
-numbers the simulators fail), waits for delivery reports by push (kxt3, intl, santo) and by poll
+numbers the simulators fail) and one bulk file (a CSV with {{name}} placeholders uploaded under
+`bulk/` of the stack's bucket), waits for delivery reports by push (kxt3, intl, santo) and by poll
 (sms57 and smsadmin have their pushes turned off here, so `poll` pulls their reports), then
 prints a summary per vendor and each message's status history. Exits 0 when every accepted
 recipient reached a final status."""
@@ -87,12 +88,50 @@ def main() -> int:
         print(
             f"sent {len(REQUESTS)} requests: {len(message_ids)} recipients accepted, {len(invalid)} refused at once"
         )
+        bulk_ids, bulk_invalid = _bulk_upload(stack)
+        message_ids += [("sms57", mid) for mid in bulk_ids]
+        invalid += [("sms57", r) for r in bulk_invalid]
 
         views = _wait(stack, message_ids)
         _print_summary(views, invalid)
         settled = all(view["status"] in FINAL for _, view in views)
     print(f"demo finished in {time.monotonic() - started:.1f}s")
     return 0 if settled else 1
+
+
+BULK_CSV = b"to,name\n13500000001,Ann\n13500000002,Bob\n13500004040,Cai\n12345,Dee\n"
+
+
+def _bulk_upload(stack: LocalStack) -> tuple[list[str], list[dict]]:
+    """A CSV under bulk/ with the request in its metadata: S3 tells EventBridge, the stack's rule
+    puts the event on the send queue, the file is read after the upload (`SMS Request Accepted`)."""
+    import json
+
+    request = {
+        "content": "【Acme】Hi {{name}}, your coupon is ready",
+        "vendor": "sms57",
+        "client_ref": "demo-bulk",
+    }
+    stack.client("s3").put_object(
+        Bucket=stack.function_env["BULK_BUCKET"],
+        Key="bulk/demo-coupons.csv",
+        Body=BULK_CSV,
+        Metadata={"smsrelay-request": json.dumps(request)},
+    )
+    (event,) = stack.wait_for_events(
+        lambda e: (
+            e.get("detail-type") == "SMS Request Accepted" and e["detail"].get("client_ref") == "demo-bulk"
+        ),
+        timeout=30,
+    )
+    request_id = event["detail"]["request_id"]
+    view = _get(stack, f"/requests/{request_id}?limit=100")
+    rejected = _get(stack, f"/requests/{request_id}/rejections")["rejected"]
+    print(
+        f"bulk upload bulk/demo-coupons.csv: {view['total']} recipients accepted, "
+        f"{len(rejected)} refused (line {', '.join(str(r['row']) for r in rejected)})"
+    )
+    return [m["message_id"] for m in view["messages"]], rejected
 
 
 def _wait(stack: LocalStack, message_ids: list[tuple[str, str]]) -> list[tuple[str, dict]]:

@@ -217,8 +217,8 @@ def prompted_fields(vendor: str) -> list[tuple[str, Any]]:
         own = name not in VendorSettings.model_fields
         if not (own or name in _PROMPTED_COMMON):
             continue
-        if field.annotation in _TUNING_TYPES:
-            continue
+        if field.annotation in _TUNING_TYPES or (field.json_schema_extra or {}).get("tuning"):
+            continue  # tuning has defaults; set it with --file
         fields.append((name, field))
     return fields
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,7 @@ CONTRACT_ROUTES = {
     ("POST", "/messages", "SendFunction"),
     ("GET", "/messages/{message_id}", "StatusApiFunction"),
     ("GET", "/requests/{request_id}", "StatusApiFunction"),
+    ("GET", "/requests/{request_id}/rejections", "StatusApiFunction"),
     ("POST", "/callbacks/sms57/{token}", "CallbackSms57Function"),
     ("POST", "/callbacks/kxt3/{token}", "CallbackKxt3Function"),
     ("POST", "/callbacks/smsadmin/{token}", "CallbackSmsadminFunction"),
@@ -60,6 +63,7 @@ def test_routes_mappings_schedules_come_from_the_template() -> None:
         ("POST", "/messages"),
         ("GET", "/messages/{message_id}"),
         ("GET", "/requests/{request_id}"),
+        ("GET", "/requests/{request_id}/rejections"),
         ("GET", "/suppressions"),
         ("PUT", "/suppressions/{number}"),
         ("DELETE", "/suppressions/{number}"),
@@ -192,3 +196,75 @@ def test_settings_file_written_for_every_vendor(stack: LocalStack) -> None:
             == f"{stack.url}/callbacks/{vendor}/{settings[vendor]['callback_token']}"
         )
     assert settings["smsadmin"]["pull_interval_s"] == 0
+
+
+# --------------------------------------------------------------------------- races, black-box
+
+
+def _accepted_count(stack: LocalStack, vendor: str, ending: str) -> int:
+    sim = stack.simulators[vendor]
+    with sim.lock:
+        return sum(1 for a in sim.accepted if a.mobile.endswith(ending))
+
+
+def test_twenty_concurrent_sends_of_one_client_ref_are_one_send(stack: LocalStack) -> None:
+    """The local stack applies DynamoDB requests one at a time, as DynamoDB applies each
+    conditional write atomically: 20 callers racing with one client_ref make one vendor send."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = {
+        "recipients": ["+8613800000201"],
+        "content": "【Acme】code 1",
+        "vendor": "sms57",
+        "client_ref": "race-1",
+    }
+    start = threading.Barrier(20)
+
+    def post() -> requests.Response:
+        start.wait()
+        return requests.post(f"{stack.url}/messages", json=body, timeout=60)
+
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda _: post(), range(20)))
+    assert {a.status_code for a in answers} <= {202, 409}, [a.text for a in answers]
+    assert len({a.json()["request_id"] for a in answers}) == 1
+    stack.wait_for_events(lambda e: (e.get("detail") or {}).get("to") == "+8613800000201", timeout=30)
+    time.sleep(1)
+    assert _accepted_count(stack, "sms57", "13800000201") == 1
+
+
+def test_a_502_after_the_vendor_accepted_is_unknown_and_sent_once(stack: LocalStack) -> None:
+    stack.simulators["kxt3"].inject_fault("accepted_then_http502")
+    answer = _send(stack, {"recipients": ["+8613800000202"], "content": "【Acme】code 2", "vendor": "kxt3"})
+    (event,) = stack.wait_for_events(
+        lambda e: (
+            (e.get("detail") or {}).get("message_id") == answer["message_ids"][0]
+            and e["detail"]["status"] == "unknown"
+        ),
+        timeout=30,
+    )
+    assert event["detail"]["vendor_code"] == "HTTP502"
+    time.sleep(1)
+    assert _accepted_count(stack, "kxt3", "13800000202") == 1
+
+
+def test_an_upload_under_bulk_starts_a_send(stack: LocalStack) -> None:
+    """S3 (moto) notifies EventBridge; the stack's rule puts the event on the send queue."""
+    bucket = stack.function_env["BULK_BUCKET"]
+    s3 = stack.client("s3")
+    s3.put_object(
+        Bucket=bucket,
+        Key="bulk/friends.csv",
+        Body=b"to,name\n13800000203,Ann\n",
+        Metadata={"smsrelay-request": json.dumps({"content": "【Acme】hi {{name}}", "vendor": "santo"})},
+    )
+    stack.wait_for_events(
+        lambda e: (
+            (e.get("detail") or {}).get("to") == "+8613800000203" and e["detail"]["status"] == "submitted"
+        ),
+        timeout=30,
+    )
+    assert stack.wait_for_events("SMS Request Accepted", timeout=10)
+    assert [a.content for a in stack.simulators["santo"].accepted if a.mobile.endswith("13800000203")] == [
+        "【Acme】hi Ann"
+    ]

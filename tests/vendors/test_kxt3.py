@@ -25,6 +25,8 @@ from smsrelay.vendors.errors import VendorConnectError, VendorHTTPError, VendorP
 from smsrelay.vendors.kxt3 import Kxt3Adapter
 from smsrelay_local.simulators.kxt3 import Kxt3Simulator
 
+from tests.helpers import wait_until
+
 from .push_receiver import PushReceiver
 
 # --------------------------------------------------------------------------- a push receiver
@@ -33,13 +35,6 @@ from .push_receiver import PushReceiver
 class Receiver(PushReceiver):
     def __init__(self, reply: str = "0"):
         super().__init__("kxt3", reply)
-
-
-def wait_until(predicate: Any, timeout: float = 3.0) -> None:
-    deadline = dt.datetime.now() + dt.timedelta(seconds=timeout)
-    while not predicate() and dt.datetime.now() < deadline:
-        threading.Event().wait(0.02)
-    assert predicate()
 
 
 # Servers are shared by the module (a simulator stops in ~1 s: serve_forever polls every 0.5 s);
@@ -68,7 +63,7 @@ def receiver(_receiver: Receiver) -> Receiver:
 def sim(_sim: Kxt3Simulator, _receiver: Receiver) -> Iterator[Kxt3Simulator]:
     yield _sim
     # Let the reports of this test go out before the next test starts.
-    wait_until(lambda: not _sim._timers and not _sim._outbox, timeout=5)
+    wait_until(lambda: not _sim._timers and not _sim._outbox, timeout_s=5)
     threading.Event().wait(0.05)
     _sim.reset()
     _sim.tokens.clear()
@@ -445,7 +440,9 @@ def test_timeout_after_accept_may_have_reached(sim: Kxt3Simulator) -> None:
     with pytest.raises(VendorTimeout) as info:
         adapter.send(["+8613800000001"], "hi")
     assert info.value.may_have_reached is True
-    assert [a.mobile for a in sim.accepted] == ["13800000001"]
+    wait_until(
+        lambda: [a.mobile for a in sim.accepted] == ["13800000001"], what="the vendor to keep the message"
+    )
 
 
 def test_slow_answer_number_times_out_after_accept(sim: Kxt3Simulator) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from urllib.parse import parse_qsl
 
@@ -23,6 +23,8 @@ from smsrelay.vendors.errors import VendorConnectError, VendorHTTPError, VendorP
 from smsrelay.vendors.santo import SantoAdapter
 from smsrelay_local.simulators.base import Accepted, Fate
 from smsrelay_local.simulators.santo import SantoSimulator
+
+from tests.helpers import wait_until
 
 from .push_receiver import PushReceiver
 
@@ -43,13 +45,6 @@ class Receiver(PushReceiver):
             self._cond.wait_for(lambda: len(mine()) >= count, timeout)
             assert len(mine()) >= count, f"expected {count} pushes, got {len(mine())}"
             return mine()
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert predicate()
 
 
 # Servers are shared by the module (stopping one takes ~0.5 s); each test starts from a clean state.
@@ -428,7 +423,7 @@ def test_query_reports_pending_then_settled(sim: SantoSimulator, adapter: SantoA
 
     first = {r.to: r.status for r in adapter.query_reports(queries)}
     assert first == {n: ReportStatus.PENDING for n in numbers}
-    wait_until(lambda: all(a.report_sent for a in sim.accepted if not a.mobile.endswith("0000")), timeout=3)
+    wait_until(lambda: all(a.report_sent for a in sim.accepted if not a.mobile.endswith("0000")), timeout_s=3)
     later = {r.to: r for r in adapter.query_reports(queries)}
     assert later["+8613800005030"].status is ReportStatus.DELIVERED
     assert (
@@ -447,7 +442,7 @@ def test_query_matches_each_record_by_its_own_da(sim: SantoSimulator, adapter: S
     4.6's example answers another da): a failed number is never recorded delivered."""
     sim.push_url = None
     delivered, failed = adapter.send(["+8613800000001", "+8613800004040"], "a")
-    wait_until(lambda: all(a.report_sent for a in sim.accepted), timeout=3)
+    wait_until(lambda: all(a.report_sent for a in sim.accepted), timeout_s=3)
     reports = adapter.query_reports([ReportQuery(vendor_ref=failed.vendor_ref or "", to=failed.to)])
     assert {(r.to, r.status) for r in reports} == {
         ("+8613800000001", ReportStatus.DELIVERED),
@@ -553,7 +548,9 @@ def test_timeout_after_accept_keeps_the_message(sim: SantoSimulator) -> None:
     with pytest.raises(VendorTimeout) as info:
         adapter.send(["+8613800000001"], "a")
     assert info.value.may_have_reached is True
-    assert [a.mobile for a in sim.accepted] == ["8613800000001"]
+    wait_until(
+        lambda: [a.mobile for a in sim.accepted] == ["8613800000001"], what="the vendor to keep the message"
+    )
     time.sleep(sim.slow_answer_s)  # let the held answer finish before the next test
 
 

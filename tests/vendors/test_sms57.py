@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
@@ -18,6 +18,8 @@ from smsrelay.vendors.errors import VendorConnectError, VendorHTTPError, VendorP
 from smsrelay.vendors.sms57 import Sms57Adapter
 from smsrelay_local.simulators.sms57 import Sms57Simulator
 
+from tests.helpers import wait_until
+
 from .push_receiver import PushReceiver
 
 # --------------------------------------------------------------------------- helpers
@@ -26,13 +28,6 @@ from .push_receiver import PushReceiver
 class Receiver(PushReceiver):
     def __init__(self, reply: str = "OK"):
         super().__init__("sms57", reply)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert predicate()
 
 
 class Wire:
@@ -546,7 +541,9 @@ def test_timeout_after_accept_may_have_reached(sim: Sms57Simulator) -> None:
     with pytest.raises(VendorTimeout) as err:
         adapter.send(["+8613800000001"], "hi")
     assert err.value.may_have_reached is True
-    assert len(sim.accepted_for("13800000001")) == 1  # the vendor did keep it
+    wait_until(
+        lambda: len(sim.accepted_for("13800000001")) == 1, what="the vendor to keep the message"
+    )  # the vendor did keep it
 
 
 def test_slow_answer_test_number_times_out_but_is_kept(sim: Sms57Simulator) -> None:

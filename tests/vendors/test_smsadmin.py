@@ -28,6 +28,8 @@ from smsrelay.vendors.base import CHINA_TZ
 from smsrelay.vendors.smsadmin import SmsAdminAdapter
 from smsrelay_local.simulators.smsadmin import SmsAdminSimulator
 
+from tests.helpers import wait_until
+
 from .push_receiver import PushReceiver
 
 PASSWORD = "123456"
@@ -576,7 +578,7 @@ def test_timeout_after_accept(sim: SmsAdminSimulator) -> None:
     with pytest.raises(VendorTimeout) as err:
         adapter.send(["+8613800000001"], TEXT)
     assert err.value.may_have_reached is True
-    assert len(sim.accepted_for("13800000001")) == 1
+    wait_until(lambda: len(sim.accepted_for("13800000001")) == 1, what="the vendor to keep the message")
 
 
 def test_slow_answer_number(sim: SmsAdminSimulator) -> None:

@@ -67,6 +67,8 @@ class Settings(BaseModel):
     health_min_calls: int = Field(default=5, ge=1)
     health_window_s: int = Field(default=300, ge=10)
     health_cooldown_s: int = Field(default=300, ge=1)
+    #: a chunk whose only vendor refuses our setup waits this long for the operator, then fails
+    misconfigured_hold_hours: float = Field(default=6, ge=0)
 
     @field_validator("routing_rules", "vendor_secrets", "opt_out_keywords", mode="before")
     @classmethod

@@ -191,6 +191,8 @@ class DispatchChunk(BaseModel):
     sender_id: str | None = None
     client_ref: str | None = None
     hop: int = 0  # how many fail-overs led here
+    #: since when its vendor has refused our own setup (epoch s): it waits up to the hold, then fails
+    misconfigured_since: float | None = None
     window: SendWindow | None = None  # daily sending window, in the local time of `zone`
     zone: str | None = None  # IANA time zone of the chunk's recipients (chunks are grouped by zone)
 

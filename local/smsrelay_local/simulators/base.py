@@ -189,7 +189,9 @@ class VendorSimulator(ABC):
             response = Response("simulator error", status=500)
         if fault is not None and fault.kind.startswith("accepted_then_"):
             # taken, then a proxy in front of the vendor answers an error (e.g. a 502 or 504)
-            return self._fault_response(Fault(fault.kind.removeprefix("accepted_then_"), 1))(environ, start_response)
+            return self._fault_response(Fault(fault.kind.removeprefix("accepted_then_"), 1))(
+                environ, start_response
+            )
         if fault is not None:  # accepted, then the answer is held past the client's timeout
             time.sleep(self.slow_answer_s)
         return response(environ, start_response)

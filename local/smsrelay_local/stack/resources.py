@@ -106,7 +106,10 @@ class ResourceBuilder:
             name = self.t.name_of(lid)
             s3.create_bucket(Bucket=name)
             notifications = props.get("NotificationConfiguration") or {}
-            if (notifications.get("EventBridgeConfiguration") or {}).get("EventBridgeEnabled") in (True, "true"):
+            if (notifications.get("EventBridgeConfiguration") or {}).get("EventBridgeEnabled") in (
+                True,
+                "true",
+            ):
                 s3.put_bucket_notification_configuration(
                     Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
                 )

@@ -271,7 +271,11 @@ class Template:
             # No public address locally (Ref): outputs that show one are left out.
             "AWS::EC2::EIP": {"AllocationId": f"eipalloc-{logical_id}"},
             "AWS::Logs::LogGroup": {"Ref": name, "Arn": f"arn:aws:logs:{r}:{a}:log-group:{name}:*"},
-            "AWS::S3::Bucket": {"Ref": name, "Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com"},
+            "AWS::S3::Bucket": {
+                "Ref": name,
+                "Arn": f"arn:aws:s3:::{name}",
+                "DomainName": f"{name}.s3.amazonaws.com",
+            },
         }
         if rtype == "AWS::Events::Rule":
             bus = self.props(logical_id).get("EventBusName")

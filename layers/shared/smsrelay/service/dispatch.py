@@ -114,8 +114,8 @@ class Dispatcher:
         options = SendOptions(
             send_at=chunk.send_at if native_time and chunk.send_at and chunk.send_at > utcnow() else None,
             sender_id=chunk.sender_id,
-            # our reference for this attempt (smsadmin's linkid): a new attempt takes a new one
-            reference=chunk.chunk_id if claim.attempt == 1 else f"{chunk.chunk_id}~a{claim.attempt}",
+            reference=chunk.chunk_id,
+            attempt=claim.attempt,  # a new attempt takes a new vendor reference (smsadmin's linkid)
             daily_window=quiet_hours.native_window(adapter, chunk),
         )
         pairs = [
@@ -155,6 +155,7 @@ class Dispatcher:
         transitions: list[Transition] = []
         retry: list[ChunkItem] = []
         unheard: list[ChunkItem] = []
+        misconfigured: list[tuple[ChunkItem, SubmitResult]] = []
         for item in items:
             queue = by_number.get(item.to)
             if not queue:
@@ -167,6 +168,8 @@ class Dispatcher:
                 transitions.append(self._transition(chunk, item, Status.REJECTED, now, result))
             elif result.outcome == Outcome.OK:
                 unheard.append(item)  # accepted without a reference to match its report on
+            elif result.outcome == Outcome.CONFIGURATION:
+                misconfigured.append((item, result))  # e.g. sms57 RESULT 10: our extno is wrong
             else:
                 retry.append(item)
         applied, conflicts = self.store.apply_transitions(transitions)
@@ -184,6 +187,9 @@ class Dispatcher:
             )
         if retry:
             self._retry_items(chunk, retry, claim)
+        if misconfigured:
+            result = misconfigured[0][1]
+            self._misconfigured(chunk, [item for item, _ in misconfigured], result.code, result.description)
 
     def _record_over_unknown(self, conflicts: Sequence[Transition]) -> list[Transition]:
         """A redelivery judged this attempt dead (lease over) and marked its messages `unknown`
@@ -269,6 +275,9 @@ class Dispatcher:
             logger.warning("vendor refused a number in the request; splitting the chunk", extra=log)
             return self._split(chunk, items, retry, exc)
         description = getattr(exc, "description", "") or str(exc)
+        if exc.outcome == Outcome.CONFIGURATION:
+            logger.error("vendor refused our setup", extra=log)
+            return self._misconfigured(chunk, items, exc.code, description, retry)
         if exc.outcome == Outcome.PERMANENT:
             logger.warning("vendor refused the request", extra=log)
             if chunk.fallback:
@@ -280,6 +289,38 @@ class Dispatcher:
         if retry.attempt < self.settings.max_attempts:
             raise Redeliver(f"transient: {exc}", self._backoff(retry.attempt))
         return self._pass_on(chunk, retry, items, exc.code or type(exc).__name__, str(exc))
+
+    def _misconfigured(
+        self,
+        chunk: DispatchChunk,
+        items: Sequence[ChunkItem],
+        code: str,
+        meaning: str,
+        claim: Claim | None = None,
+    ) -> str:
+        """The vendor refused our own setup: never the recipients' fault. Its circuit opens and
+        the operator is told; the recipients go to the next vendor of the route, or wait for
+        the setup to be fixed (a follow-up chunk every cool-down) and end `failed` only when the
+        hold is over."""
+        health.record_misconfiguration(self.store, chunk.vendor, code, meaning)
+        now = time.time()
+        since = chunk.misconfigured_since or now
+        if chunk.fallback:
+            self._fail_over(chunk, items, code, meaning)
+            outcome = "failed_over"
+        elif now - since >= self.settings.misconfigured_hold_hours * 3600:
+            self._move(chunk, items, Status.FAILED, code, f"{meaning} (unfixed for {int(now - since)} s)")
+            outcome = "failed"
+        else:
+            wait = min(self.settings.health_cooldown_s, SQS_MAX_DELAY_S)
+            later = chunk.model_copy(
+                update={"chunk_id": f"{chunk.chunk_id}~c", "items": list(items), "misconfigured_since": since}
+            )
+            self._hand_over(chunk, [later], code, f"{meaning}; waiting for the setup to be fixed", [wait])
+            outcome = "waiting"
+        if claim is not None:
+            self.store.move_claim(claim, ChunkState.FAILED if outcome == "failed" else ChunkState.FAILED_OVER)
+        return outcome
 
     def _backoff(self, attempt: int) -> int:
         return self.settings.retry_base_delay_s * 2 ** (attempt - 1)

@@ -51,6 +51,33 @@ def record_call(store: Store, vendor: str, *, error: bool, latency_ms: float) ->
     return False
 
 
+def record_misconfiguration(store: Store, vendor: str, code: str, meaning: str) -> bool:
+    """The vendor refused us for our own setup (IP not allowed, wrong credentials, account
+    disabled): its circuit opens at once, and the operator is told once per opening (event
+    `SMS Vendor Misconfigured`, metric `VendorMisconfigured`, which an alarm watches).
+    True when this call opened it. Never raises."""
+    now = time.time()
+    try:
+        opened = HealthStore(store).open_circuit(vendor, now + store.settings.health_cooldown_s, now)
+    except Exception as exc:
+        logger.warning("vendor circuit not opened", extra={"vendor": vendor, "error": str(exc)})
+        opened = True  # tell the operator all the same
+    if opened:
+        logger.error("vendor misconfigured", extra={"vendor": vendor, "code": code, "meaning": meaning})
+        metrics.add_metric(name="VendorMisconfigured", unit="Count", value=1)
+        vendor_metric("CircuitOpened", vendor, 1)
+        try:
+            from ..events import publish
+            from ..models import VendorMisconfigured
+
+            publish([VendorMisconfigured(vendor=vendor, code=code, meaning=meaning, time=utcnow())])
+        except Exception as exc:  # the alarm still fires from the metric
+            logger.warning(
+                "misconfiguration event not published", extra={"vendor": vendor, "error": str(exc)}
+            )
+    return opened
+
+
 def record_balance(store: Store, vendor: str, balance: Any) -> None:
     """Keep the balance poll read, for `min_balance` steering. Never raises."""
     try:

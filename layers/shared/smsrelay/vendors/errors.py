@@ -53,7 +53,9 @@ class VendorHTTPError(VendorError):
         self.status_code = status_code
         self.may_have_reached = status_code >= 500 and status_code not in NOT_TAKEN_STATUSES
         self.outcome = (
-            Outcome.TRANSIENT if status_code >= 500 or status_code in NOT_TAKEN_STATUSES else Outcome.PERMANENT
+            Outcome.TRANSIENT
+            if status_code >= 500 or status_code in NOT_TAKEN_STATUSES
+            else Outcome.PERMANENT
         )
 
 

@@ -132,7 +132,9 @@ class Sms57Settings(VendorSettings):
     report_pull_size: int = Field(default=1000, ge=10, le=10000)
     inbound_pull_size: int = Field(default=1000, ge=10, le=1000)
     #: what separates p2p records: the document's example uses CR
-    p2p_separator: Literal["cr", "lf", "crlf"] = "cr"
+    p2p_separator: Literal["cr", "lf", "crlf"] = Field(
+        default="cr", json_schema_extra={"tuning": True}, description="between p2p records; CR as the example"
+    )
 
 
 # --------------------------------------------------------------------------- vendor payloads
