@@ -1,23 +1,31 @@
-"""One simulator per vendor: vendor id -> simulator class (see base.py for the test numbers)."""
+"""One simulator per vendor: a module of this package named by the vendor id, holding one
+`VendorSimulator` subclass (see base.py for the test numbers). Found without importing."""
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
+from functools import cache
 
 from .base import VendorSimulator
 
-_SIMULATORS: dict[str, str] = {
-    "sms57": "smsrelay_local.simulators.sms57:Sms57Simulator",
-    "kxt3": "smsrelay_local.simulators.kxt3:Kxt3Simulator",
-    "smsadmin": "smsrelay_local.simulators.smsadmin:SmsAdminSimulator",
-    "intl": "smsrelay_local.simulators.intl:IntlSimulator",
-    "santo": "smsrelay_local.simulators.santo:SantoSimulator",
-}
+#: vendor ids with a simulator, in a stable order (the module names, sorted)
+SIMULATED: tuple[str, ...] = tuple(
+    sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name != "base" and not m.name.startswith("_"))
+)
 
 
+@cache
 def simulator_class(vendor_id: str) -> type[VendorSimulator]:
-    module_name, class_name = _SIMULATORS[vendor_id].split(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    if vendor_id not in SIMULATED:
+        raise KeyError(f"no simulator for vendor {vendor_id!r}; known: {', '.join(SIMULATED)}")
+    module = importlib.import_module(f"{__name__}.{vendor_id}")
+    (found,) = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type) and issubclass(value, VendorSimulator) and value.vendor_id == vendor_id
+    ]
+    return found
 
 
-__all__ = ["VendorSimulator", "simulator_class"]
+__all__ = ["SIMULATED", "VendorSimulator", "simulator_class"]

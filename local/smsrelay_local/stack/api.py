@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -21,8 +21,17 @@ from werkzeug.wrappers import Request, Response
 from .lambdas import FunctionError, LocalFunction
 from .template import ACCOUNT_ID, ApiRoute
 
-if TYPE_CHECKING:
-    from .local_stack import LocalStack
+
+class StackPort(Protocol):
+    """What the API server needs of the stack it serves (the stack passes itself)."""
+
+    stage: str
+    ready: bool
+
+    def health_response(self) -> Response: ...
+
+    def local_endpoint(self, request: Request) -> Response: ...
+
 
 log = logging.getLogger("smsrelay.local")
 _PARAM = re.compile(r"\{([^}+]+)(\+?)\}")
@@ -197,7 +206,7 @@ def http_response(result: Any) -> Response:
     """The function's proxy answer as HTTP; API Gateway's 502 when it is malformed."""
     if not isinstance(result, dict) or "statusCode" not in result:
         log.error("malformed Lambda proxy response: %r", result)
-        return _json({"message": "Internal server error"}, 502)
+        return json_response({"message": "Internal server error"}, 502)
     raw = result.get("body")
     if raw is None:
         data = b""
@@ -217,7 +226,7 @@ def http_response(result: Any) -> Response:
     return response
 
 
-def _json(data: Any, status: int = 200) -> Response:
+def json_response(data: Any, status: int = 200) -> Response:
     return Response(
         json.dumps(data, default=str, ensure_ascii=False), status=status, mimetype="application/json"
     )
@@ -226,9 +235,7 @@ def _json(data: Any, status: int = 200) -> Response:
 class ApiServer:
     """Serves the template's routes plus the local helpers (/health, /_local/...)."""
 
-    def __init__(
-        self, stack: LocalStack, routes: list[ApiRoute], functions: dict[str, LocalFunction]
-    ) -> None:
+    def __init__(self, stack: StackPort, routes: list[ApiRoute], functions: dict[str, LocalFunction]) -> None:
         self.stack = stack
         self.routes = routes
         self.functions = functions
@@ -266,7 +273,7 @@ class ApiServer:
             response = self.dispatch(request)
         except Exception:
             log.exception("local API crashed on %s %s", request.method, request.path)
-            response = _json({"message": "Internal server error"}, 500)
+            response = json_response({"message": "Internal server error"}, 500)
         return response(environ, start_response)
 
     def dispatch(self, request: Request) -> Response:
@@ -282,14 +289,14 @@ class ApiServer:
         try:
             index, params = adapter.match(path, method=request.method)
         except MethodNotAllowed:
-            return _json({"message": "Missing Authentication Token"}, 403)  # what API Gateway answers
+            return json_response({"message": "Missing Authentication Token"}, 403)  # what API Gateway answers
         except NotFound:
-            return _json({"message": "Missing Authentication Token"}, 403)
+            return json_response({"message": "Missing Authentication Token"}, 403)
         except HTTPException as exc:
-            return _json({"message": exc.description}, exc.code or 500)
+            return json_response({"message": exc.description}, exc.code or 500)
         route = self.routes[index]
         if not self.stack.ready:
-            return _json({"message": "local stack is starting"}, 503)
+            return json_response({"message": "local stack is starting"}, 503)
         if route.kind == "http" and route.payload_version.startswith("2"):
             event = http_api_event(request, route, params)
         else:
@@ -298,5 +305,5 @@ class ApiServer:
         try:
             result = self.functions[route.function_id].invoke(event)
         except FunctionError:
-            return _json({"message": "Internal server error"}, 502)
+            return json_response({"message": "Internal server error"}, 502)
         return http_response(result)

@@ -16,7 +16,6 @@ import secrets
 import shutil
 import tempfile
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -24,9 +23,10 @@ from typing import Any, ClassVar
 
 from werkzeug.wrappers import Request, Response
 
-from ..simulators import _SIMULATORS, VendorSimulator, simulator_class
-from .api import ApiServer, _json
+from ..simulators import SIMULATED, VendorSimulator, simulator_class
+from .api import ApiServer, json_response
 from .emulator import AwsEmulator
+from .event_log import EventLog
 from .lambdas import FunctionError, LocalFunction
 from .resources import ResourceBuilder, RuleTarget
 from .schedules import ScheduleRunner, scheduled_event
@@ -36,7 +36,7 @@ from .template import DEFAULT_STACK_NAME, ApiRoute, Schedule, SqsMapping, Templa
 
 log = logging.getLogger("smsrelay.local")
 
-VENDORS: tuple[str, ...] = tuple(_SIMULATORS)
+VENDORS: tuple[str, ...] = SIMULATED
 STATUS_CHANGED = "SMS Status Changed"
 SOURCE = "smsrelay"
 # Set for every function locally: there is no X-Ray daemon.
@@ -132,9 +132,7 @@ class LocalStack:
         self.function_env: dict[str, str] = {}
         self.env_conflicts: list[str] = []
         self.stage = "Prod"
-        self._events: list[dict[str, Any]] = []
-        self._events_cond = threading.Condition()
-        self._listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.event_log = EventLog()
         self._pollers: list[SqsPoller] = []
         self._drains: list[QueueDrain] = []
         self._runners: list[ScheduleRunner] = []
@@ -521,25 +519,17 @@ class LocalStack:
                 self._on_event(event)
 
     def _on_event(self, event: dict[str, Any]) -> None:
-        with self._events_cond:
-            self._events.append(event)
-            self._events_cond.notify_all()
+        self.event_log.add(event)
         if event.get("detail-type") == STATUS_CHANGED and self.echo:
             self.echo(status_line(event.get("detail") or {}))
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                log.exception("event listener failed")
 
     def subscribe(self, listener: Callable[[dict[str, Any]], None]) -> None:
         """Call `listener(event)` for every smsrelay event published from now on."""
-        self._listeners.append(listener)
+        self.event_log.subscribe(listener)
 
     def events(self, detail_type: str | None = None) -> list[dict[str, Any]]:
         """The EventBridge events (source smsrelay) published so far, oldest first."""
-        with self._events_cond:
-            return [e for e in self._events if detail_type is None or e.get("detail-type") == detail_type]
+        return self.event_log.events(detail_type)
 
     def wait_for_events(
         self,
@@ -548,24 +538,10 @@ class LocalStack:
         timeout: float = 30.0,
     ) -> list[dict[str, Any]]:
         """Wait until `count` events match (a detail-type or a predicate); TimeoutError otherwise."""
-        if isinstance(predicate, str):
-            detail_type = predicate
-            predicate = lambda e: e.get("detail-type") == detail_type  # noqa: E731
-        match = predicate or (lambda e: True)
-        deadline = time.monotonic() + timeout
-        with self._events_cond:
-            while True:
-                found = [e for e in self._events if match(e)]
-                if len(found) >= count:
-                    return found
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"{len(found)} of {count} events after {timeout} s")
-                self._events_cond.wait(left)
+        return self.event_log.wait_for(predicate, count, timeout)
 
     def clear_events(self) -> None:
-        with self._events_cond:
-            self._events.clear()
+        self.event_log.clear()
 
     # ------------------------------------------------------------------ inspection
     def physical(self, logical_id: str, attribute: str | None = None) -> str:
@@ -673,36 +649,36 @@ class LocalStack:
     # ------------------------------------------------------------------ HTTP helpers
     def health_response(self) -> Response:
         if not self.ready:
-            return _json({"status": "starting"}, 503)
-        return _json({"status": "ok", "functions": len(self.functions), "routes": len(self.routes)})
+            return json_response({"status": "starting"}, 503)
+        return json_response({"status": "ok", "functions": len(self.functions), "routes": len(self.routes)})
 
     def local_endpoint(self, request: Request) -> Response:
         parts = request.path.strip("/").split("/")  # _local, verb, [name]
         verb = parts[1] if len(parts) > 1 else ""
         name = parts[2] if len(parts) > 2 else ""
         if not self.ready:
-            return _json({"message": "local stack is starting"}, 503)
+            return json_response({"message": "local stack is starting"}, 503)
         try:
             if verb == "events" and request.method == "GET":
                 events = self.events(request.args.get("detail_type"))
-                return _json(events[int(request.args.get("since", 0)) :])
+                return json_response(events[int(request.args.get("since", 0)) :])
             if verb == "info" and request.method == "GET":
-                return _json(self.info())
+                return json_response(self.info())
             if verb == "aws-requests" and request.method == "GET":
-                return _json(self.aws_requests())
+                return json_response(self.aws_requests())
             if verb == "aws-requests" and request.method == "DELETE":
                 self.reset_aws_requests()
-                return _json({})
+                return json_response({})
             if verb == "run" and name and request.method == "POST":
-                return _json(self.run_schedule(name))
+                return json_response(self.run_schedule(name))
             if verb == "invoke" and name and request.method == "POST":
                 event = json.loads(request.get_data() or b"{}")
-                return _json(self.invoke(name, event))
+                return json_response(self.invoke(name, event))
         except KeyError as exc:
-            return _json({"message": str(exc.args[0]) if exc.args else str(exc)}, 404)
+            return json_response({"message": str(exc.args[0]) if exc.args else str(exc)}, 404)
         except FunctionError as exc:
             cause = exc.__cause__
-            return _json({"errorType": type(cause).__name__, "errorMessage": str(cause)}, 500)
+            return json_response({"errorType": type(cause).__name__, "errorMessage": str(cause)}, 500)
         except ValueError as exc:
-            return _json({"message": f"invalid JSON: {exc}"}, 400)
-        return _json({"message": f"no local helper {request.method} {request.path}"}, 404)
+            return json_response({"message": f"invalid JSON: {exc}"}, 400)
+        return json_response({"message": f"no local helper {request.method} {request.path}"}, 404)

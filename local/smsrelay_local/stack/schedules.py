@@ -7,12 +7,12 @@ import datetime as dt
 import json
 import logging
 import re
-import threading
 import uuid
 from typing import Any
 
 from .lambdas import FunctionError, LocalFunction
 from .template import ACCOUNT_ID, Schedule
+from .worker import Worker
 
 log = logging.getLogger("smsrelay.local")
 _RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
@@ -49,7 +49,7 @@ def scheduled_event(schedule: Schedule, region: str) -> Any:
     }
 
 
-class ScheduleRunner:
+class ScheduleRunner(Worker):
     """One thread per schedule; the first run comes one (scaled) interval after start, as on AWS."""
 
     def __init__(self, schedule: Schedule, function: LocalFunction, region: str, scale: float) -> None:
@@ -57,10 +57,8 @@ class ScheduleRunner:
         seconds = rate_seconds(schedule.expression)
         self.interval_s = seconds * scale if seconds is not None else None
         self.runs = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"local-schedule-{function.logical_id}-{schedule.event_id}", daemon=True
-        )
+        self.join_timeout_s = function.spec.timeout_s + 5
+        super().__init__(f"local-schedule-{function.logical_id}-{schedule.event_id}")
 
     def start(self) -> None:
         if self.interval_s is None:
@@ -72,14 +70,7 @@ class ScheduleRunner:
             )
             return
         if self.schedule.enabled:
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def join(self) -> None:
-        if self._thread.is_alive():
-            self._thread.join(timeout=self.function.spec.timeout_s + 5)
+            super().start()
 
     def fire(self) -> Any:
         self.runs += 1
@@ -87,7 +78,7 @@ class ScheduleRunner:
 
     def _run(self) -> None:
         assert self.interval_s is not None
-        while not self._stop.wait(self.interval_s):
+        while not self._stopped.wait(self.interval_s):
             # A failed run is logged by invoke; the next one comes on time.
             with contextlib.suppress(FunctionError):
                 self.fire()

@@ -15,13 +15,16 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .lambdas import FunctionError, LocalFunction
+from .worker import Worker
 
 log = logging.getLogger("smsrelay.local")
 _WAIT_S = 1  # long-poll wait: bounds how long stop() waits for a poller
 
 
-class SqsPoller:
+class SqsPoller(Worker):
     """One event-source mapping: a poller thread feeding a small pool of concurrent batches."""
+
+    join_timeout_s = _WAIT_S + 5
 
     def __init__(
         self,
@@ -45,34 +48,25 @@ class SqsPoller:
         self.batches = 0
         self.failed_records = 0
         self._slots = threading.Semaphore(self.concurrency)
-        self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(
             self.concurrency, thread_name_prefix=f"local-sqs-{function.logical_id}"
         )
-        self._thread = threading.Thread(
-            target=self._run, name=f"local-poll-{function.logical_id}", daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
+        super().__init__(f"local-poll-{function.logical_id}")
 
     def join(self) -> None:
-        self._thread.join(timeout=_WAIT_S + 5)
+        super().join()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stopped.is_set():
             if not self._slots.acquire(timeout=0.2):
                 continue
             try:
                 messages = self._receive()
             except Exception:
-                if not self._stop.is_set():
+                if not self._stopped.is_set():
                     log.exception("polling %s failed", self.queue_url)
-                    self._stop.wait(1)
+                    self._stopped.wait(1)
                 messages = []
             if not messages:
                 self._slots.release()
@@ -83,7 +77,7 @@ class SqsPoller:
         messages: list[dict[str, Any]] = []
         wait = _WAIT_S
         # Lambda gathers up to BatchSize; SQS hands out at most 10 per receive.
-        while len(messages) < self.batch_size and not self._stop.is_set():
+        while len(messages) < self.batch_size and not self._stopped.is_set():
             answer = self.sqs.receive_message(
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=min(10, self.batch_size - len(messages)),
@@ -165,33 +159,25 @@ class SqsPoller:
         }
 
 
-class QueueDrain:
+class QueueDrain(Worker):
     """Drains an internal queue into a callback, message by message (relays, event capture)."""
+
+    join_timeout_s = _WAIT_S + 5
 
     def __init__(self, sqs: Any, queue_url: str, callback: Callable[[str], None], name: str) -> None:
         self.sqs, self.queue_url, self.callback = sqs, queue_url, callback
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"local-drain-{name}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def join(self) -> None:
-        self._thread.join(timeout=_WAIT_S + 5)
+        super().__init__(f"local-drain-{name}")
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stopped.is_set():
             try:
                 answer = self.sqs.receive_message(
                     QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=_WAIT_S
                 )
             except Exception:
-                if not self._stop.is_set():
+                if not self._stopped.is_set():
                     log.exception("draining %s failed", self.queue_url)
-                    self._stop.wait(1)
+                    self._stopped.wait(1)
                 continue
             done = []
             for message in answer.get("Messages", []):

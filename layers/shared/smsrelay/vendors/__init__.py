@@ -1,13 +1,17 @@
 """Vendor adapters behind one interface, and the registry: vendor id -> adapter.
 
-Adding a vendor means one new module here and one line in `_ADAPTERS`. Modules are imported
-on first use so a function only pays for the vendors it talks to.
+A vendor is a module of this package named by its id (`sms57.py` -> `sms57`) holding one
+`VendorAdapter` subclass: the registry finds the modules without importing them, and imports a
+vendor's module only when its adapter is first asked for (a function pays for the vendors it
+talks to). Adding a vendor means adding its module.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from .base import PushReply, RawRequest, VendorAdapter, VendorSettings
@@ -36,25 +40,34 @@ from .models import (
     UnreadableRecord,
 )
 
-# vendor id -> "module:Class"
-_ADAPTERS: dict[str, str] = {
-    "sms57": "smsrelay.vendors.sms57:Sms57Adapter",
-    "kxt3": "smsrelay.vendors.kxt3:Kxt3Adapter",
-    "smsadmin": "smsrelay.vendors.smsadmin:SmsAdminAdapter",
-    "intl": "smsrelay.vendors.intl:IntlAdapter",
-    "santo": "smsrelay.vendors.santo:SantoAdapter",
-}
+#: modules of this package that are not vendors
+_SHARED_MODULES = frozenset({"base", "errors", "models"})
 
-VENDOR_IDS: tuple[str, ...] = tuple(_ADAPTERS)
+#: every vendor id, in a stable order (the module names, sorted)
+VENDOR_IDS: tuple[str, ...] = tuple(
+    sorted(
+        m.name
+        for m in pkgutil.iter_modules(__path__)
+        if not m.name.startswith("_") and m.name not in _SHARED_MODULES and not m.ispkg
+    )
+)
 
 
+@cache
 def adapter_class(vendor_id: str) -> type[VendorAdapter]:
-    try:
-        target = _ADAPTERS[vendor_id]
-    except KeyError:
-        raise KeyError(f"unknown vendor {vendor_id!r}; known: {', '.join(VENDOR_IDS)}") from None
-    module_name, class_name = target.split(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    if vendor_id not in VENDOR_IDS:
+        raise KeyError(f"unknown vendor {vendor_id!r}; known: {', '.join(VENDOR_IDS)}")
+    module = importlib.import_module(f"{__name__}.{vendor_id}")
+    found = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, VendorAdapter)
+        and getattr(value, "vendor_id", None) == vendor_id
+    ]
+    if len(found) != 1:
+        raise TypeError(f"{module.__name__} must define one VendorAdapter with vendor_id = {vendor_id!r}")
+    return found[0]
 
 
 def create_adapter(vendor_id: str, settings: VendorSettings | Mapping[str, Any]) -> VendorAdapter:
