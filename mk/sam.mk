@@ -24,10 +24,9 @@ CFN_LINT ?= .venv/bin/cfn-lint
 SAM_ENV := AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0 \
 	SAM_CLI_DISABLE_UPDATE_CHECK=1 AWS_EC2_METADATA_DISABLED=true
 
-# Functions of template.yaml (logical id = build target in functions/<dir>/Makefile).
-SAM_FUNCTIONS := SendFunction DispatchFunction PollFunction SweepFunction StatusApiFunction \
-	CallbackSms57Function CallbackKxt3Function CallbackSmsadminFunction CallbackIntlFunction \
-	CallbackSantoFunction
+# Functions of template.yaml (logical id = build target in functions/<dir>/Makefile), read from
+# the template itself (its one list; per-vendor functions included), by the local stack's reader.
+SAM_FUNCTIONS = $(shell .venv/bin/python -c 'from smsrelay_local.stack import Template, default_template; print(" ".join(s.logical_id for s in Template(default_template()).functions()))')
 
 # checkov: resource-specific suppressions live in template.yaml (Metadata.checkov.skip, each with a
 # comment; CKV_AWS_117 "Lambda in a VPC" per function: dispatch and poll join the egress VPC when
@@ -75,8 +74,8 @@ validate: $(SAM_STAMP) template-variants
 		$(CFN_LINT) $$t; \
 		$(SAM_ENV) $(SAM) validate --lint --template-file $$t; done
 
-sam-build: $(SAM_STAMP)
-	@set -e; out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
+sam-build: $(SAM_STAMP) install
+	@set -e; test -n "$(SAM_FUNCTIONS)" || { echo "no functions read from template.yaml"; exit 1; }; out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
 	echo "sam build -> $$out"; \
 	$(SAM_ENV) PYTHON=$(abspath $(SAM_VENV))/bin/python $(SAM) build --template-file template.yaml \
 		--build-dir "$$out/build" --cache-dir "$$out/cache"; \
