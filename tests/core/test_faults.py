@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from smsrelay.deps import Deps
 
 from .harness import Harness
 
@@ -29,12 +30,13 @@ TEXT = "【Acme】Your code is 4711"
 
 def reconfigure(monkeypatch: pytest.MonkeyPatch, **environment: str) -> None:
     """Set environment variables and start every function cold, as a new deployment would."""
-    from smsrelay import config, vendor_config
-
     for key, value in environment.items():
         monkeypatch.setenv(key, value)
-    config.get_settings.cache_clear()
-    vendor_config.reset_caches()
+    cold_start()
+
+
+def cold_start() -> None:
+    """Every function starts cold: its dependencies (settings, adapters) are built again."""
     for name in [n for n in sys.modules if n.startswith("smsrelay_fn_")]:
         del sys.modules[name]
 
@@ -44,11 +46,9 @@ def route(monkeypatch: pytest.MonkeyPatch, *vendors: str, prefix: str = "+86") -
 
 
 def vendor_settings(env: Harness, overrides: dict[str, dict]) -> None:
-    """Rewrite the vendor settings file and forget cached adapters."""
-    from smsrelay import vendor_config
-
+    """Rewrite the vendor settings file; functions start cold with it."""
     env.write_vendor_settings(overrides)
-    vendor_config.reset_caches()
+    cold_start()
 
 
 def sends(env: Harness, vendor: str) -> list[dict]:
@@ -312,16 +312,16 @@ def test_store_throttled_before_the_vendor_call_is_retried_safely(
 ) -> None:
     from smsrelay import dal
 
-    original, failures = dal._call, []
+    original, failures = dal.Table.call, []
 
-    def throttled(operation: str, **kwargs: Any) -> Any:
+    def throttled(table: dal.Table, operation: str, **kwargs: Any) -> Any:
         key = json.dumps(kwargs.get("Key", {}))
         if operation == "update_item" and '"C#' in key and not failures:
             failures.append(operation)  # the claim write fails once, past boto's own retries
             raise dal.StoreError("DynamoDB update_item failed: ProvisionedThroughputExceededException")
-        return original(operation, **kwargs)
+        return original(table, operation, **kwargs)
 
-    monkeypatch.setattr(dal, "_call", throttled)
+    monkeypatch.setattr(dal.Table, "call", throttled)
     answer = env.send({"recipients": ["+8613800000001"], "content": TEXT, "vendor": "kxt3"})
     drain_until_settled(env, answer["request_id"])
     assert failures == ["update_item"]
@@ -332,16 +332,16 @@ def test_store_throttled_before_the_vendor_call_is_retried_safely(
 def test_store_throttled_while_recording_never_resends(env: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     from smsrelay import dal
 
-    original, failures = dal._call, []
+    original, failures = dal.Table.call, []
 
-    def throttled(operation: str, **kwargs: Any) -> Any:
+    def throttled(table: dal.Table, operation: str, **kwargs: Any) -> Any:
         if operation == "transact_write_items" and not failures:
             failures.append(operation)
             raise dal.StoreError("DynamoDB transact_write_items failed: ThrottlingException")
-        return original(operation, **kwargs)
+        return original(table, operation, **kwargs)
 
     answer = env.send({"recipients": ["+8613800000001"], "content": TEXT, "vendor": "kxt3"})
-    monkeypatch.setattr(dal, "_call", throttled)  # dispatch's recording fails once
+    monkeypatch.setattr(dal.Table, "call", throttled)  # dispatch's recording fails once
     drain_until_settled(env, answer["request_id"])
     assert failures == ["transact_write_items"]
     final = assert_promises(env, answer["request_id"])
@@ -351,14 +351,14 @@ def test_store_throttled_while_recording_never_resends(env: Harness, monkeypatch
 def test_conditional_check_failure_keeps_counters_right(env: Harness) -> None:
     """A message moved by someone else while dispatch was calling: dispatch's write conflicts,
     the counters (moved in the same transaction) stay equal to the items."""
-    from smsrelay.dal import Store, Transition, utcnow
+    from smsrelay.dal import Transition, utcnow
     from smsrelay.models import Status
 
     answer = env.send(
         {"recipients": ["+8613800000001", "+8613800000002"], "content": TEXT, "vendor": "smsadmin"}
     )
     rid = answer["request_id"]
-    Store().apply_transitions(
+    Deps.from_env().store.apply_transitions(
         [
             Transition(
                 request_id=rid, index=1, previous=Status.QUEUED, status=Status.FAILED, at=utcnow(), to="x"
@@ -397,7 +397,7 @@ def test_same_chunk_delivered_concurrently_sends_once(env: Harness, atomic_store
     def worker() -> None:
         start.wait()
         try:
-            outcomes.append(Dispatcher().dispatch(chunk))
+            outcomes.append(Dispatcher(Deps.from_env()).dispatch(chunk))
         except Redeliver:
             outcomes.append("redeliver")
 
@@ -463,10 +463,10 @@ def test_attempt_outliving_its_lease_still_records_the_vendor_reference(
     answer = env.send({"recipients": ["+8613800005040"], "content": TEXT, "vendor": "kxt3"})
     body = env.sqs.receive_message(QueueUrl=env.queues["dispatch"])["Messages"][0]["Body"]
     chunk = DispatchChunk.model_validate_json(body)
-    slow = threading.Thread(target=lambda: Dispatcher().dispatch(chunk))
+    slow = threading.Thread(target=lambda: Dispatcher(Deps.from_env()).dispatch(chunk))
     slow.start()
     time.sleep(1.1)
-    assert Dispatcher().dispatch(chunk) == "unknown"
+    assert Dispatcher(Deps.from_env()).dispatch(chunk) == "unknown"
     slow.join()
     rid = answer["request_id"]
     wait_for(lambda: messages(env, rid)[0]["status"] == "delivered", what="the report")
@@ -498,9 +498,8 @@ def test_report_before_its_message_is_stored(env: Harness, monkeypatch: pytest.M
     assert final == {"+8613800000001": "delivered"}
     history = [h["status"] for h in env.message(answer["message_ids"][0])["history"]]
     assert history == ["queued", "submitted", "delivered"]
-    from smsrelay.dal import Store
 
-    assert not list(Store().query_state("E#kxt3"))  # the kept report is gone once applied
+    assert not Deps.from_env().store.references.early_of("kxt3")  # the kept report is gone once applied
 
 
 def _delivered_kxt3(env: Harness, numbers: list[str]) -> dict:
@@ -563,7 +562,7 @@ def test_overlapping_polls_apply_each_report_once(env: Harness, atomic_store: No
 
     def poller() -> None:
         start.wait()
-        summaries.append(poll.run(budget_s=5))
+        summaries.append(poll.run(Deps.from_env(), budget_s=5))
 
     threads = [threading.Thread(target=poller) for _ in range(2)]
     for t in threads:

@@ -59,10 +59,9 @@ def test_reply_by_poll_with_chinese_keyword_and_ordinary_replies_do_not_suppress
 
 
 def test_keywords_are_configurable(env: Harness, monkeypatch) -> None:
-    from smsrelay import config
+    from .test_faults import reconfigure
 
-    monkeypatch.setenv("OPT_OUT_KEYWORDS", '["N"]')
-    config.get_settings.cache_clear()
+    reconfigure(monkeypatch, OPT_OUT_KEYWORDS='["N"]')
     sim = env.simulators["smsadmin"]
     sim.inject_inbound("13800000075", "td")
     sim.inject_inbound("13800000076", "n")

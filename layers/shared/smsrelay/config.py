@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -100,8 +99,3 @@ class Settings(BaseModel):
             if number.startswith(rule.prefix) and (best is None or len(rule.prefix) > len(best.prefix)):
                 best = rule
         return best.window if best else None
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings.from_env()

@@ -335,14 +335,16 @@ class LocalStack:
 
     @staticmethod
     def _reset_layer_caches() -> None:
-        """The layer caches clients, settings and adapters per process: a new stack needs fresh ones."""
+        """The layer caches boto3 clients per process: a new stack needs fresh ones (settings and
+        adapters live in each function's dependencies, built when the stack loads it)."""
         try:
-            from smsrelay import aws, config, vendor_config
+            from smsrelay import aws
         except ImportError:
             return
         aws.reset_clients()
-        config.get_settings.cache_clear()
-        vendor_config.reset_caches()
+        from aws_lambda_powertools.utilities import parameters
+
+        parameters.clear_caches()
 
     def client(self, service: str, *, fresh: bool = False) -> Any:
         """A boto3 client on the emulator (not counted in aws_requests)."""
