@@ -75,7 +75,13 @@ def test_routes_mappings_schedules_come_from_the_template() -> None:
     assert schedules == {lid for lid, _ in _raw_events("ScheduleV2") + _raw_events("Schedule")}
     assert "PollFunction" in schedules
     env = specs[0].env
-    for name in ("TABLE_NAME", "DISPATCH_QUEUE_URL", "SEND_QUEUE_URL", "EVENT_BUS_NAME", "VENDOR_SECRET_PREFIX"):
+    for name in (
+        "TABLE_NAME",
+        "DISPATCH_QUEUE_URL",
+        "SEND_QUEUE_URL",
+        "EVENT_BUS_NAME",
+        "VENDOR_SECRET_PREFIX",
+    ):
         assert env[name], name
     # one code path for every receiver; each knows its vendor from its own configuration
     callbacks = {s.logical_id: s for s in specs if s.logical_id.startswith("Callback")}
