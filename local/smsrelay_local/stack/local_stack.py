@@ -471,7 +471,8 @@ class LocalStack:
 
     # ------------------------------------------------------------------ functions
     def function(self, name: str) -> LocalFunction:
-        """By logical id (`PollFunction`), short name (`poll`) or code directory (`callback_sms57`)."""
+        """By logical id (`PollFunction`), short name (`poll`, `callbacksms57`, also `callback_sms57`)
+        or code directory (`send`)."""
         if name in self.functions:
             return self.functions[name]
         wanted = name.lower().replace("-", "_")
