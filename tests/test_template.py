@@ -955,6 +955,8 @@ def test_guards_per_mode(name: str) -> None:
 
 
 def test_rules_name_the_fix() -> None:
+    with pytest.raises(Exception, match="DefaultVendor must be one of Vendors"):
+        Template(TEMPLATE_PATH, parameters={"Vendors": "kxt3,intl"}).check_rules()  # sms57 left out
     with pytest.raises(Exception, match="needs EgressSubnetIds"):
         Template(TEMPLATE_PATH, parameters={"StaticEgress": "existing-subnets"}).check_rules()
     with pytest.raises(Exception, match="set CallbackCloudFront=true"):
