@@ -404,7 +404,7 @@ class LocalStack:
             if vendor in settings:
                 try:
                     sm.put_secret_value(SecretId=arn, SecretString=json.dumps(settings[vendor]))
-                except Exception as exc:  # an outside ARN given as parameter: not in moto
+                except Exception as exc:  # a secret of your own (VendorSecretPrefix): not in moto
                     log.info("secret for %s not filled: %s", vendor, exc)
 
     def vendor_secrets(self) -> dict[str, str]:
