@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from smsrelay.deps import Deps
 
-from .harness import Harness
+from .harness import VENDORS, Harness
 
 STATUSES = ("queued", "submitted", "delivered", "undelivered", "rejected", "failed", "unknown")
 TEXT = "【Acme】Your code is 4711"
@@ -157,7 +157,7 @@ def test_busy_answer_is_retried_and_succeeds(env: Harness, kind: str) -> None:
     assert accepted_numbers(env) == Counter({"3800000001": 1, "3800000002": 1})
 
 
-@pytest.mark.parametrize("vendor", ["sms57", "kxt3", "smsadmin", "intl", "santo"])
+@pytest.mark.parametrize("vendor", VENDORS)
 @pytest.mark.parametrize("kind", ["http500", "http502", "http504"])
 def test_an_answer_that_may_follow_an_accept_is_never_resent(env: Harness, vendor: str, kind: str) -> None:
     """A 500/502/504 can come after the vendor took the request (a proxy in front of it, an

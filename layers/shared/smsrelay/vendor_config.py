@@ -33,15 +33,23 @@ class Vendors:
         if self.settings.vendor_settings_file:
             raw = self._from_file(self.settings.vendor_settings_file).get(vendor_id)
         else:
-            secret = self.settings.vendor_secrets.get(vendor_id)
-            if not secret:
-                raise VendorNotConfigured(f"no secret configured for vendor {vendor_id!r}")
+            prefix = self.settings.vendor_secret_prefix
+            if not prefix:
+                raise VendorNotConfigured(
+                    f"no secret configured for vendor {vendor_id!r} (VENDOR_SECRET_PREFIX)"
+                )
             from aws_lambda_powertools.utilities import parameters
 
+            secret = prefix + vendor_id
             try:
                 raw = parameters.get_secret(secret, transform="json", max_age=self.settings.secrets_max_age_s)
             except parameters.exceptions.TransformParameterError:
                 raw = None
+            except parameters.exceptions.GetParameterError as exc:
+                if "ResourceNotFoundException" not in str(exc):
+                    raise
+                # Not in the stack's Vendors list: no secret was made for it.
+                raise VendorNotConfigured(f"vendor {vendor_id!r} has no secret {secret!r}") from exc
         if not raw:
             raise VendorNotConfigured(
                 f"vendor {vendor_id!r} has no settings (fill its secret with the JSON of the README)"
