@@ -101,7 +101,7 @@ def test_the_template_makes_the_toy_vendor_s_receiver_route_secret_and_alarm(che
     assert reads == [secret]  # its own secret, no other vendor's
     alarm = template.resolve(template.props("VendortoyBalanceAlarm"))
     assert alarm["Dimensions"][0] == {"Name": "vendor", "Value": "toy"}
-    assert alarm["Threshold"] == "0"  # no row in VendorBalanceAlarms: below 0
+    assert (alarm["MetricName"], alarm["Threshold"]) == ("VendorBalanceLow", 1)
     assert template.outputs()["toyCallbackUrl"].endswith("/callbacks/toy/<token>")
 
 

@@ -654,20 +654,23 @@ def test_operational_alarms_reach_the_alarm_topic(template):
     assert set(callback_metrics) == {"4xx", "5xx"}
     for dims in callback_metrics.values():
         assert ref_name(dims["ApiId"]) == "CallbackApi" and dims["Stage"] == "$default"
-    # Balances in each vendor's own unit: one alarm per vendor, its threshold and unit from the
-    # VendorBalanceAlarms mapping (a vendor without a row: below 0).
+    # Balances in each vendor's own unit: one alarm per vendor on the 0/1 metric poll emits
+    # against the vendor's balance_alarm_below setting (tests/core/test_poll.py checks the metric).
     resolved = mode("defaults")
     balances = {}
     for lid in resolved.of_type("AWS::CloudWatch::Alarm"):
         props = resolved.resolve(resolved.props(lid))
-        if props["Namespace"] == "smsrelay" and props["MetricName"] == "VendorBalance":
-            balances[_dims(props)["vendor"]] = (props["Threshold"], props["AlarmDescription"])
-    rows = template["Mappings"]["VendorBalanceAlarms"]
+        if props["Namespace"] == "smsrelay" and props["MetricName"] == "VendorBalanceLow":
+            balances[_dims(props)["vendor"]] = (
+                props["Statistic"],
+                props["ComparisonOperator"],
+                props["Threshold"],
+                json.dumps(props["AlarmActions"]),
+            )
     assert set(balances) == set(VENDORS)
-    for vendor, (threshold, description) in balances.items():
-        assert threshold == rows.get(vendor, {}).get("Below", "0"), vendor
-        assert description.startswith(f"{vendor} balance below {threshold} ("), vendor
-    assert balances["kxt3"] == ("1000", "kxt3 balance below 1000 (messages).")
+    assert set(balances.values()) == {
+        ("Maximum", "GreaterThanOrEqualToThreshold", 1, json.dumps([resolved.resolve({"Ref": "AlarmTopic"})]))
+    }
     subscription = template["Resources"]["AlarmEmailSubscription"]
     assert subscription["Condition"] == "HasAlarmEmail"
     assert ref_name(subscription["Properties"]["Endpoint"]) == "AlarmEmail"

@@ -95,6 +95,9 @@ def run(deps: Deps, budget_s: float | None = None, remaining_ms: int | None = No
             VendorBalanceEvent(vendor=vendor, balance=str(balance.balance), unit=balance.unit, time=utcnow())
         )
         vendor_metric("VendorBalance", vendor, float(balance.balance), unit="None")
+        # the alarm watches this: its threshold is a vendor setting, in the vendor's own unit
+        low = balance.balance < adapter.balance_alarm_below
+        vendor_metric("VendorBalanceLow", vendor, 1.0 if low else 0.0)
     if balances:
         deps.events.publish(balances)
     summary.rematched = _rematch_early(deps)
