@@ -29,7 +29,7 @@ FUNCTIONS: dict[str, tuple[str, dict[str, list[Any]]]] = {
         "functions/send/",
         {"SQS": ["SendRequestsQueue"], "Api": [("post", "/messages")]},
     ),
-    "DispatchFunction": ("functions/dispatch/", {"SQS": ["DispatchQueue"]}),
+    "DispatchFunction": ("functions/dispatch/", {"SQS": ["DispatchQueue", "PriorityDispatchQueue"]}),
     "PollFunction": ("functions/poll/", {"ScheduleV2": [None]}),
     "SweepFunction": ("functions/sweep/", {"ScheduleV2": [None]}),
     "StatusApiFunction": (
@@ -58,12 +58,17 @@ FUNCTIONS: dict[str, tuple[str, dict[str, list[Any]]]] = {
     },
 }
 VENDOR_CALLING = {"DispatchFunction", "PollFunction"}  # the functions that call vendor HTTP APIs
-SQS_BATCH_SIZE = {"SendFunction": 10, "DispatchFunction": 5}
+# function -> {queue: batch size}; a code in the priority lane is never batched behind another chunk
+SQS_BATCH_SIZE = {
+    "SendFunction": {"SendRequestsQueue": 10},
+    "DispatchFunction": {"DispatchQueue": 5, "PriorityDispatchQueue": 1},
+}
 
 GLOBAL_ENV = {
     "TABLE_NAME",
     "BULK_BUCKET",
     "DISPATCH_QUEUE_URL",
+    "PRIORITY_QUEUE_URL",
     "SEND_QUEUE_URL",
     "EVENT_BUS_NAME",
     "DEFAULT_VENDOR",
@@ -115,6 +120,8 @@ SETTING_PARAMETERS = {
     "SecretsMaxAgeSeconds": "SECRETS_MAX_AGE_S",
     "RetentionDays": "RETENTION_DAYS",
     "ReportWindowHours": "REPORT_WINDOW_HOURS",
+    "PriorityMaxRecipients": "PRIORITY_MAX_RECIPIENTS",
+    "DirectDispatch": "DIRECT_DISPATCH",
 }
 # The modes an infra team picks between (parameter sets); every optional resource is on in one.
 MODES: dict[str, dict[str, str]] = {
@@ -289,11 +296,25 @@ def test_events_match_the_contract(template):
 
 
 def test_sqs_event_sources_report_batch_item_failures(template):
-    for name, batch_size in SQS_BATCH_SIZE.items():
+    for name, sizes in SQS_BATCH_SIZE.items():
         sqs = [e for e in template["Resources"][name]["Properties"]["Events"].values() if e["Type"] == "SQS"]
-        assert len(sqs) == 1
-        assert sqs[0]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-        assert sqs[0]["Properties"]["BatchSize"] == batch_size
+        assert {ref_name(e["Properties"]["Queue"]): e["Properties"]["BatchSize"] for e in sqs} == sizes
+        for event in sqs:
+            assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_bulk_and_priority_lanes_have_their_own_concurrency(template):
+    """Bulk chunks cannot take every dispatch invocation (and so every vendor connection): each
+    lane's mapping has its own cap, a parameter."""
+    events = template["Resources"]["DispatchFunction"]["Properties"]["Events"]
+    caps = {
+        ref_name(e["Properties"]["Queue"]): ref_name(e["Properties"]["ScalingConfig"]["MaximumConcurrency"])
+        for e in events.values()
+    }
+    assert caps == {
+        "DispatchQueue": "DispatchMaxConcurrency",
+        "PriorityDispatchQueue": "PriorityDispatchMaxConcurrency",
+    }
 
 
 def test_schedules_retry_and_dead_letter(template):
@@ -390,7 +411,7 @@ def test_queues_redrive_to_dlq_and_outlast_their_consumer(template):
         for e in template["Resources"][name]["Properties"]["Events"].values()
         if e["Type"] == "SQS"
     }
-    assert set(consumers) == {"SendRequestsQueue", "DispatchQueue"}
+    assert set(consumers) == {"SendRequestsQueue", "DispatchQueue", "PriorityDispatchQueue"}
     for name, queue in queues.items():
         props = queue["Properties"]
         assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props, name
@@ -497,9 +518,9 @@ def test_sqs_consumers_are_fenced_to_their_queue(template):
     to its own queue."""
     for name in SQS_BATCH_SIZE:
         props = template["Resources"][name]["Properties"]
-        (queue,) = [
+        queues = sorted(
             ref_name(e["Properties"]["Queue"]) for e in props["Events"].values() if e["Type"] == "SQS"
-        ]
+        )
         denies = [
             s
             for p in props["Policies"]
@@ -507,9 +528,14 @@ def test_sqs_consumers_are_fenced_to_their_queue(template):
             for s in p["Statement"]
             if s["Effect"] == "Deny"
         ]
-        assert any(
-            ref_name(s.get("NotResource")) == queue and "sqs:ReceiveMessage" in s["Action"] for s in denies
-        ), name
+        fenced = [
+            sorted(ref_name(r) for r in s["NotResource"])
+            if isinstance(s.get("NotResource"), list)
+            else [ref_name(s.get("NotResource"))]
+            for s in denies
+            if "sqs:ReceiveMessage" in s["Action"]
+        ]
+        assert queues in fenced, name
 
 
 def test_callbacks_read_only_their_own_secret(template):
@@ -586,7 +612,7 @@ def test_every_dlq_has_an_alarm(template):
         if "RedrivePolicy" in q["Properties"]
     }
     dlqs |= {name for name in queues if name.endswith("DLQ")}
-    assert dlqs >= {"SendRequestsDLQ", "DispatchDLQ", "ScheduleDLQ"}
+    assert dlqs >= {"SendRequestsDLQ", "DispatchDLQ", "PriorityDispatchDLQ", "ScheduleDLQ"}
     assert dlqs <= watched
 
 
@@ -676,6 +702,7 @@ def test_parameters_and_outputs(template):
         "SendRequestsQueueUrl",
         "SendRequestsQueueArn",
         "DispatchQueueArn",
+        "PriorityDispatchQueueArn",
         "EventBusName",
         "EventBusArn",
     ):

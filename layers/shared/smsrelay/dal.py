@@ -760,6 +760,22 @@ class Store:
             due_at=due_at if due_at is not None else claim.due_at,
         )
 
+    # ------------------------------------------------------------------ bulk pacing (per vendor)
+    def get_pace(self, vendor: str) -> float | None:
+        """When the vendor's next bulk slot is free (epoch s); None before its first bulk send."""
+        answer = _call("get_item", TableName=self.table, Key=_pace_key(vendor), ConsistentRead=True)
+        item = answer.get("Item")
+        return float(item["free_at"]["N"]) if item else None
+
+    def move_pace(self, vendor: str, seen: float | None, free_at: float) -> bool:
+        """Move the vendor's schedule from what was read to `free_at`; False when another
+        invocation moved it first (read again)."""
+        condition = "attribute_not_exists(pk)" if seen is None else "free_at = :seen"
+        values: dict[str, Any] = {":f": free_at, ":x": self._expires()}
+        if seen is not None:
+            values[":seen"] = seen
+        return self._update_if(_pace_key(vendor), "SET free_at = :f, expires_at = :x", condition, values)
+
     # ------------------------------------------------------------------ early reports
     def put_early_report(self, match_key: str, vendor: str, report: dict[str, Any]) -> None:
         item = {
@@ -810,6 +826,10 @@ def part_key(request_id: str, part: int) -> dict[str, Any]:
 
 def unknown_key(vendor: str, to: str) -> str:
     return f"U#{vendor}#{to}"
+
+
+def _pace_key(vendor: str) -> dict[str, Any]:
+    return {"pk": {"S": f"B#{vendor}"}, "sk": {"S": "B"}}
 
 
 def _chunk_key(chunk_id: str) -> dict[str, Any]:

@@ -135,6 +135,7 @@ def rebuild(chunk_id: str, messages: Sequence[Mapping[str, Any]], options: SendO
         window=SendWindow.model_validate(window) if window else None,
         zone=first.get("zone"),
         hop=int(first.get("hop", 0)),
+        lane=options.lane,
     )
 
 
@@ -194,6 +195,7 @@ def plan(
                     client_ref=options.client_ref,
                     window=SendWindow(start=window_key[0], end=window_key[1]) if window_key else None,
                     zone=zone,
+                    lane=options.lane,
                 )
             )
     return chunks

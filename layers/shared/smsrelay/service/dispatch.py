@@ -18,18 +18,20 @@ was written, a read timeout, an unreadable answer) is ambiguous: `unknown`, neve
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Sequence
 
 from ..chunk_state import ChunkState, Claim, Next, next_step
 from ..config import Settings, get_settings
 from ..dal import NotFound, Store, Transition, utcnow
-from ..models import ALLOWED_FROM, ChunkItem, DispatchChunk, Status
+from ..models import ALLOWED_FROM, ChunkItem, DispatchChunk, Lane, Status
 from ..observability import logger, metrics, vendor_metric
 from ..vendor_config import VendorNotConfigured, get_adapter
 from ..vendors import Capability, Outcome, SendOptions, SubmitResult, VendorAdapter, VendorError
 from . import chunks, health, quiet_hours
 from .common import SQS_MAX_DELAY_S, announce, dumps, send_batches
+from .pacing import Pacer
 from .reports import apply_early_reports
 
 
@@ -42,9 +44,12 @@ class Redeliver(Exception):
 
 
 class Dispatcher:
-    def __init__(self, settings: Settings | None = None, store: Store | None = None):
+    def __init__(
+        self, settings: Settings | None = None, store: Store | None = None, pacer: Pacer | None = None
+    ):
         self.settings = settings or get_settings()
         self.store = store or Store(self.settings)
+        self.pacer = pacer or Pacer(self.store)
 
     # ------------------------------------------------------------------ entry
     def dispatch(self, chunk: DispatchChunk) -> str:
@@ -61,6 +66,8 @@ class Dispatcher:
         wait = chunks.wait_seconds(chunk, adapter, utcnow())
         if wait > 0:
             return self._hold(chunk, claim, wait)
+        if (pace := self._pace(chunk, adapter)) > 0:
+            return self._hold(chunk, claim, pace, "paced")
         claimed = self.store.move_claim(claim, ChunkState.INFLIGHT, vendor=chunk.vendor)
         if claimed is None:
             raise Redeliver("lost the claim race", 5)
@@ -81,6 +88,14 @@ class Dispatcher:
         except VendorNotConfigured:
             return None
 
+    def _pace(self, chunk: DispatchChunk, adapter: VendorAdapter | None) -> int:
+        """Bulk chunks keep to their vendor's `bulk_rate_per_s`: 0 when this one may go now
+        (its slot waited for), else the seconds to wait in the queue."""
+        rate = adapter.settings.bulk_rate_per_s if adapter is not None else None
+        if chunk.lane != Lane.BULK or not rate:
+            return 0
+        return math.ceil(self.pacer.admit(chunk.vendor, rate, len(chunk.items)))
+
     def _owned(self, chunk: DispatchChunk, items: Sequence[ChunkItem]) -> list[ChunkItem]:
         """The items still queued and still this chunk's (an earlier attempt of it recorded or
         handed over the others before it stopped)."""
@@ -92,7 +107,7 @@ class Dispatcher:
         return [item for item in items if item.index in mine]
 
     # ------------------------------------------------------------------ waiting
-    def _hold(self, chunk: DispatchChunk, claim: Claim, wait: int) -> str:
+    def _hold(self, chunk: DispatchChunk, claim: Claim, wait: int, outcome: str = "held") -> str:
         """Back to the queue until its time (SQS delays 15 min at most): the claim says `held`
         until then, so the sweeper leaves its recipients alone."""
         due = time.time() + wait
@@ -100,11 +115,11 @@ class Dispatcher:
             return "duplicate"
         if self.store.move_claim(claim, ChunkState.HELD, due_at=due) is None:
             return "duplicate"  # taken meanwhile (e.g. swept: its recipients went on under a new chunk)
-        send_batches(self.settings.dispatch_queue_url, [dumps(chunk)], [min(wait, SQS_MAX_DELAY_S)])
+        send_batches(self.settings.queue_url(chunk.lane), [dumps(chunk)], [min(wait, SQS_MAX_DELAY_S)])
         if chunk.window is not None and quiet_hours.hold_seconds(chunk, None) > 0:
             metrics.add_metric(name="HeldForQuietHours", unit="Count", value=len(chunk.items))
             logger.info("chunk held for quiet hours", extra={"zone": chunk.zone, "wait_s": wait})
-        return "held"
+        return outcome
 
     # ------------------------------------------------------------------ the vendor call
     def _call(
@@ -422,7 +437,7 @@ class Dispatcher:
                 bodies.append(dumps(follow_up.model_copy(update={"items": carried})))
                 waits.append(delays[n] if delays else 0)
         if bodies:
-            send_batches(self.settings.dispatch_queue_url, bodies, waits)
+            send_batches(self.settings.queue_url(chunk.lane), bodies, waits)
 
     # ------------------------------------------------------------------ status moves
     def _move(
