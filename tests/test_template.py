@@ -58,6 +58,9 @@ FUNCTIONS: dict[str, tuple[str, dict[str, list[Any]]]] = {
     },
 }
 VENDOR_CALLING = {"DispatchFunction", "PollFunction"}  # the functions that call vendor HTTP APIs
+MAY_CALL_VENDORS = VENDOR_CALLING | {"SendFunction"}  # send, with DirectDispatch on
+# the functions a caller or a vendor waits on: SnapStart (a parameter) applies to them
+LATENCY_BOUND = {"SendFunction", "StatusApiFunction", *(f"Callback{v.capitalize()}Function" for v in VENDORS)}
 # function -> {queue: batch size}; a code in the priority lane is never batched behind another chunk
 SQS_BATCH_SIZE = {
     "SendFunction": {"SendRequestsQueue": 10},
@@ -818,6 +821,30 @@ def _vpc_config(resolved: Template, name: str) -> dict[str, Any] | None:
     return resolved.resolve(resolved.props(name)).get("VpcConfig")
 
 
+def test_direct_dispatch_puts_send_behind_the_static_egress_too() -> None:
+    """With DirectDispatch on, send calls vendors: behind the same addresses as dispatch."""
+    for egress in ("none", "new-vpc"):
+        resolved = Template(TEMPLATE_PATH, parameters={"StaticEgress": egress, "DirectDispatch": "true"})
+        in_vpc = {f for f in resolved.of_type("AWS::Serverless::Function") if _vpc_config(resolved, f)}
+        assert in_vpc == (set() if egress == "none" else MAY_CALL_VENDORS)
+        if egress != "none":
+            assert _vpc_config(resolved, "SendFunction") == _vpc_config(resolved, "DispatchFunction")
+
+
+@pytest.mark.parametrize("on", ["true", "false"])
+def test_snapstart_is_a_switch_for_the_functions_callers_wait_on(on: str) -> None:
+    resolved = Template(TEMPLATE_PATH, parameters={"SnapStart": on})
+    for function in resolved.of_type("AWS::Serverless::Function"):
+        props = resolved.resolve(resolved.props(function))
+        snap = props.get("SnapStart")
+        if function in LATENCY_BOUND:
+            # the routes invoke the alias: SnapStart only serves published versions
+            assert props["AutoPublishAlias"] == "live", function
+            assert snap == ({"ApplyOn": "PublishedVersions"} if on == "true" else None), function
+        else:
+            assert snap is None and "AutoPublishAlias" not in props, function
+
+
 @pytest.mark.parametrize("name", list(MODES))
 def test_static_egress(name: str) -> None:
     """Off: no network resources, no function in a VPC. new-vpc: two AZs, a NAT gateway with its own
@@ -999,7 +1026,7 @@ def test_deployed_roles(name: str, tmp_path_factory: pytest.TempPathFactory) -> 
         allows = [s for s in statements_ if s["Effect"] == "Allow"]
         actions = {a for s in allows for a in as_list(s["Action"])}
         # The VPC access policy (ENIs) is attached only to the functions that may join the VPC.
-        assert ("AWSLambdaVPCAccessExecutionRole" in managed) is (function in VENDOR_CALLING), function
+        assert ("AWSLambdaVPCAccessExecutionRole" in managed) is (function in MAY_CALL_VENDORS), function
         assert {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"} <= set(managed), function
         if egress and function in VENDOR_CALLING:
             assert resolved.resolve(resolved.props(function))["VpcConfig"]["SubnetIds"]
