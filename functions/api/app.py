@@ -15,9 +15,11 @@ from smsrelay.dal import NotFound, Store
 from smsrelay.numbers import InvalidNumber
 from smsrelay.observability import logger, metrics, tracer
 from smsrelay.service import status, suppression
+from smsrelay.snapstart import prime
 
 settings = get_settings()
 app = APIGatewayRestResolver()
+prime(["dynamodb"])
 
 
 @app.get("/messages/<message_id>")

@@ -26,12 +26,14 @@ from smsrelay.entry import (
 from smsrelay.models import AcceptJob, SendAnswer, SendPart
 from smsrelay.observability import logger, metrics, tracer
 from smsrelay.service.accept import Acceptance, AcceptInProgress, Delivery, RequestRefused, upload_request
+from smsrelay.snapstart import prime
 
 settings = get_settings()
 acceptance = Acceptance(settings)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 api = APIGatewayRestResolver()
 _invocation: dict[str, Any] = {}
+prime(["dynamodb", "sqs", "events", "s3"])
 
 
 def delivery(kind: str, delivery_id: str | None) -> Delivery:

@@ -10,9 +10,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from .entry import raw_request
 from .observability import logger, metrics, tracer
 from .service import callbacks
+from .snapstart import prime
 
 
 def callback_handler(vendor: str) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    prime(["dynamodb", "events", "secretsmanager"])
+
     @logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
