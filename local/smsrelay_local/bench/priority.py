@@ -1,0 +1,123 @@
+"""5. Priority lane: time to vendor of a one-time code sent while a bulk send of N recipients is
+being dispatched, against the same code on an idle stack, in the same run (target <= 1.2x).
+Measured twice, each on its own stack: with the queue hop (priority queue -> dispatch) and with
+`DirectDispatch=true` (send dispatches the code itself, through the same claim)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+from .common import TARGET_CODE_SLOWDOWN, Table, numbers, quiet_stdout, request_counters, wait
+
+CODE = "【Acme】Your code is 4711"
+BLAST = "【Acme】Spring sale: 20% off everything"
+CODES = 5  # codes per measurement: the median is the figure
+DEFAULT_BULK = 30_000
+
+
+def _accepted_at(sim: Any, digits: str) -> float | None:
+    with sim.lock:
+        for record in reversed(sim.accepted):  # the code is among the latest
+            if record.mobile.endswith(digits):
+                return float(record.accepted_at)
+    return None
+
+
+def time_to_vendor(stack: Any, number: str) -> float:
+    """Seconds from the send invocation to the simulator's acceptance of the code."""
+    sim = stack.simulators["sms57"]
+    started = time.time()
+    stack.invoke(
+        "send", {"recipients": [number], "content": CODE, "vendor": "sms57", "category": "transactional"}
+    )
+    digits = number[-10:]
+    wait(lambda: _accepted_at(sim, digits) is not None, timeout=120, what="code to vendor", every=0.005)
+    return (_accepted_at(sim, digits) or started) - started
+
+
+def _codes(stack: Any, offset: int) -> list[float]:
+    times = []
+    for number in numbers("sms57", CODES, offset=offset):
+        times.append(time_to_vendor(stack, number.replace("+86138", "+86139")))
+        time.sleep(0.2)  # codes come one by one, not as a burst
+    return times
+
+
+def measure(bulk: int, direct: bool) -> dict[str, Any]:
+    from ..stack import LocalStack
+
+    with (
+        quiet_stdout(),
+        LocalStack(
+            port=0,
+            schedule_scale=1e6,
+            parameters={"DirectDispatch": "true" if direct else "false"},
+            simulator_options={"report_delay_s": 0.01, "seed": 7},
+        ) as stack,
+    ):
+        from smsrelay.observability import logger
+
+        logger.setLevel("ERROR")
+        sim = stack.simulators["sms57"]
+        sim.push_url = None
+        sim.balance = 1e12
+        time_to_vendor(stack, "+8613999999991")  # warm: first chunk through the lane
+        idle = _codes(stack, offset=0)
+        before = len(sim.accepted)
+        answer = stack.invoke(
+            "send",
+            {
+                "vendor": "sms57",
+                "content": BLAST,
+                "recipients": numbers("sms57", bulk),
+                "category": "marketing",
+            },
+        )
+        request_id = answer["request_id"]
+        wait(lambda: len(sim.accepted) > before, timeout=600, what="bulk dispatch to start")
+        busy = _codes(stack, offset=1000)
+        left = bulk - request_counters(stack, request_id).get("submitted", 0)
+    return {
+        "idle_s": statistics.median(idle),
+        "busy_s": statistics.median(busy),
+        "ratio": statistics.median(busy) / statistics.median(idle),
+        "idle_all_s": idle,
+        "busy_all_s": busy,
+        # the codes measured a busy stack only if the blast was still going when the last went out
+        "bulk_left_after_codes": left,
+    }
+
+
+def run_priority(bulk: int) -> dict[str, Any]:
+    return {
+        "bulk_recipients": bulk,
+        "codes": CODES,
+        "queue": measure(bulk, False),
+        "direct": measure(bulk, True),
+    }
+
+
+def add_rows(table: Table, r: dict[str, Any]) -> None:
+    bulk = r["bulk_recipients"]
+    for key, how in (("queue", "priority queue"), ("direct", "DirectDispatch")):
+        m = r[key]
+        table.row(
+            "priority",
+            f"code to vendor, idle ({how})",
+            f"{m['idle_s'] * 1000:.0f} ms",
+            f"median of {r['codes']}",
+        )
+        note = "" if m["bulk_left_after_codes"] > 0 else "; blast ended before the codes: not a busy figure"
+        table.row(
+            "priority",
+            f"code to vendor during a {bulk:,} bulk send ({how})",
+            f"{m['busy_s'] * 1000:.0f} ms",
+            f"{m['ratio']:.2f}x idle (<= 1.2x); {m['bulk_left_after_codes']:,} bulk still queued{note}",
+            table.target(f"code slowdown ({key})", m["ratio"], TARGET_CODE_SLOWDOWN, False),
+        )
+    saved = r["queue"]["idle_s"] - r["direct"]["idle_s"]
+    table.row(
+        "priority", "direct dispatch saves (idle code)", f"{saved * 1000:.0f} ms", "queue hop minus direct"
+    )
