@@ -213,3 +213,31 @@ def test_a_chunk_far_from_its_slot_waits_in_the_queue_and_codes_are_not_paced(
     assert env.invoke("sweep", {})["requeued"] == 0  # a paced chunk is held: the sweeper leaves it
     counts = Counter(b"13900000005" in r["body"] for r in sends(env, "sms57"))
     assert counts == {True: 1}
+
+
+@pytest.mark.parametrize(("back_after_s", "new_slot"), [(5.0, False), (12.0, True)])
+def test_a_held_chunk_keeps_its_slot_unless_it_comes_back_late(
+    env: Harness, back_after_s: float, new_slot: bool
+) -> None:
+    """One reservation per chunk: back on time it is sent in its slot without asking again (a
+    long blast does not churn); back late (a busy queue) it takes a new slot."""
+    from smsrelay.config import get_settings
+    from smsrelay.dal import Store
+    from smsrelay.models import DispatchChunk
+    from smsrelay.service.dispatch import Dispatcher
+    from smsrelay.service.pacing import Pacer
+
+    vendor_settings(env, {"sms57": {"max_batch": 50, "bulk_rate_per_s": 10}})  # 5 s a chunk
+    env.send({"recipients": numbers(100), "content": BLAST, "vendor": "sms57"})
+    first, second = (DispatchChunk.model_validate(c) for c in queued(env, "dispatch"))
+    store, clock = Store(get_settings()), FakeClock()
+    dispatcher = Dispatcher(get_settings(), store, Pacer(store, clock=clock, sleep=clock.sleep))
+    start = clock.now
+    assert dispatcher.dispatch(first) == "sent"
+    assert dispatcher.dispatch(second) == "paced"  # its slot starts in 5 s: back to the queue
+    assert store.get_pace("sms57") == pytest.approx(start + 10)
+    clock.sleep(back_after_s)
+    assert dispatcher.dispatch(second) == "sent"
+    expected = clock.now + 5 if new_slot else start + 10
+    assert store.get_pace("sms57") == pytest.approx(expected)
+    assert len(env.simulators["sms57"].accepted) == 100

@@ -66,8 +66,9 @@ class Dispatcher:
         wait = chunks.wait_seconds(chunk, adapter, utcnow())
         if wait > 0:
             return self._hold(chunk, claim, wait)
-        if (pace := self._pace(chunk, adapter)) > 0:
-            return self._hold(chunk, claim, pace, "paced")
+        if (slot := self._pace(chunk, claim, adapter)) is not None:
+            start, wait_s = slot
+            return self._hold(chunk, claim, math.ceil(wait_s), "paced", slot=start)
         claimed = self.store.move_claim(claim, ChunkState.INFLIGHT, vendor=chunk.vendor)
         if claimed is None:
             raise Redeliver("lost the claim race", 5)
@@ -88,13 +89,21 @@ class Dispatcher:
         except VendorNotConfigured:
             return None
 
-    def _pace(self, chunk: DispatchChunk, adapter: VendorAdapter | None) -> int:
-        """Bulk chunks keep to their vendor's `bulk_rate_per_s`: 0 when this one may go now
-        (its slot waited for), else the seconds to wait in the queue."""
+    def _pace(
+        self, chunk: DispatchChunk, claim: Claim, adapter: VendorAdapter | None
+    ) -> tuple[float, float] | None:
+        """Bulk chunks keep to their vendor's `bulk_rate_per_s` (service/pacing.py): None when
+        this one may go now (its slot waited for), else (its slot's start, seconds to wait)."""
         rate = adapter.settings.bulk_rate_per_s if adapter is not None else None
         if chunk.lane != Lane.BULK or not rate:
-            return 0
-        return math.ceil(self.pacer.admit(chunk.vendor, rate, len(chunk.items)))
+            return None
+        start = claim.due_at if claim.paced and claim.due_at is not None else None
+        if start is None or not self.pacer.on_time(start):
+            start = self.pacer.reserve(chunk.vendor, rate, len(chunk.items))
+            if start is None:
+                return self.pacer.clock() + 1, 1.0  # slots contended: ask again in a second
+        left = self.pacer.wait_for(start)
+        return (start, left) if left > 0 else None
 
     def _owned(self, chunk: DispatchChunk, items: Sequence[ChunkItem]) -> list[ChunkItem]:
         """The items still queued and still this chunk's (an earlier attempt of it recorded or
@@ -107,13 +116,15 @@ class Dispatcher:
         return [item for item in items if item.index in mine]
 
     # ------------------------------------------------------------------ waiting
-    def _hold(self, chunk: DispatchChunk, claim: Claim, wait: int, outcome: str = "held") -> str:
+    def _hold(
+        self, chunk: DispatchChunk, claim: Claim, wait: int, outcome: str = "held", slot: float | None = None
+    ) -> str:
         """Back to the queue until its time (SQS delays 15 min at most): the claim says `held`
-        until then, so the sweeper leaves its recipients alone."""
-        due = time.time() + wait
+        until then (with its pacing slot, if it has one), so the sweeper leaves it alone."""
+        due = slot if slot is not None else time.time() + wait
         if claim.state not in (None, ChunkState.HELD, ChunkState.RETRY):
             return "duplicate"
-        if self.store.move_claim(claim, ChunkState.HELD, due_at=due) is None:
+        if self.store.move_claim(claim, ChunkState.HELD, due_at=due, paced=slot is not None) is None:
             return "duplicate"  # taken meanwhile (e.g. swept: its recipients went on under a new chunk)
         send_batches(self.settings.queue_url(chunk.lane), [dumps(chunk)], [min(wait, SQS_MAX_DELAY_S)])
         if chunk.window is not None and quiet_hours.hold_seconds(chunk, None) > 0:

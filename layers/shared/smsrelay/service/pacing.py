@@ -2,47 +2,38 @@
 across every dispatch invocation. The priority lane is never paced.
 
 A vendor's schedule is one DynamoDB item (`B#{vendor}`): when its next bulk slot is free. A
-chunk of n recipients takes a slot of n / rate seconds, moving the item from what it read to
-max(free, now) + n / rate with a conditional write on what it read: two invocations never take
-the same slot. The chunk is sent at its slot's start, waiting in-process up to `SLEEP_S`; a slot
-further off is not taken: the chunk goes back to the queue (SQS delay) and asks again when it
-is within reach. Slots never overlap, so in any window of T seconds a vendor gets at most
-rate x T bulk messages plus one chunk.
+chunk of n recipients takes the next slot, n / rate seconds long, moving the item from what it
+read to max(free, now) + n / rate with a conditional write on what it read: two invocations
+never take the same slot. The chunk is sent at its slot's start: waiting in the invocation up
+to `SLEEP_S`, else back in the queue (SQS delay, its claim `held` with the slot), and sent
+without asking again when it comes back on time. One reservation per chunk: a long blast costs
+one read and one write per chunk, not a chunk re-asking until its turn. A chunk back more than
+`LATE_S` after its slot's start (a busy queue) takes a new slot, so late chunks cannot bunch up.
+Slots never overlap, so any window of T seconds sees at most rate x (T + LATE_S) messages plus
+one chunk.
 
-Why a slot schedule in DynamoDB: concurrent Lambdas share nothing else that is consistent, and
-a conditional write on one small item costs one read and one write per chunk (not per message).
+Why a slot schedule in DynamoDB: concurrent Lambdas share nothing else that is consistent.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ..dal import Store
 
 #: a slot this close is waited for in the invocation (billed, but cheaper than a queue round trip)
 SLEEP_S = 2.0
-#: reads and conditional writes before giving up for this time (many invocations racing for slots)
+#: a held chunk back this late for its slot takes a new one
+LATE_S = 1.0
+#: reads and conditional writes before giving up for now (many invocations racing for slots)
 ATTEMPTS = 5
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What a chunk does about its vendor's schedule: take a slot and wait `wait_s` for it, or
-    take none and ask again in `wait_s`."""
-
-    take: bool
-    wait_s: float
-    free_at: float  # the schedule after a taken slot
-
-
-def decide(free_at: float | None, now: float, cost_s: float, sleep_s: float = SLEEP_S) -> Decision:
+def next_slot(free_at: float | None, now: float, cost_s: float) -> tuple[float, float]:
+    """(the slot's start, when the vendor's next slot is free after it)."""
     start = max(free_at or 0.0, now)
-    wait = start - now
-    if wait <= sleep_s:
-        return Decision(True, wait, start + cost_s)
-    return Decision(False, wait - sleep_s, free_at or now)
+    return start, start + cost_s
 
 
 class Pacer:
@@ -54,16 +45,24 @@ class Pacer:
     ):
         self.store, self.clock, self.sleep = store, clock, sleep
 
-    def admit(self, vendor: str, rate_per_s: float, count: int) -> float:
-        """0 once the chunk may be sent now (its slot taken, waited for); else the seconds after
-        which to ask again (no slot taken)."""
+    def reserve(self, vendor: str, rate_per_s: float, count: int) -> float | None:
+        """Take the vendor's next slot for `count` messages; its start (epoch s), or None when
+        other invocations kept taking the slots first (ask again shortly)."""
         for _ in range(ATTEMPTS):
             seen = self.store.get_pace(vendor)
-            decision = decide(seen, self.clock(), count / rate_per_s)
-            if not decision.take:
-                return decision.wait_s
-            if self.store.move_pace(vendor, seen, decision.free_at):
-                if decision.wait_s > 0:
-                    self.sleep(decision.wait_s)
-                return 0.0
-        return 1.0
+            start, free_at = next_slot(seen, self.clock(), count / rate_per_s)
+            if self.store.move_pace(vendor, seen, free_at):
+                return start
+        return None
+
+    def wait_for(self, start: float) -> float:
+        """Wait in the invocation for a slot within SLEEP_S (0 after); else the seconds left."""
+        wait = start - self.clock()
+        if wait > SLEEP_S:
+            return wait
+        if wait > 0:
+            self.sleep(wait)
+        return 0.0
+
+    def on_time(self, start: float) -> bool:
+        return self.clock() - start <= LATE_S
