@@ -72,7 +72,10 @@ class Dispatcher:
         claimed = self.store.move_claim(claim, ChunkState.INFLIGHT, vendor=chunk.vendor)
         if claimed is None:
             raise Redeliver("lost the claim race", 5)
-        items = self._owned(chunk, chunk.items) if claim.state == ChunkState.RETRY else list(chunk.items)
+        # a `retry` chunk (or one held since: pacing or quiet hours may hold a retry) sends only
+        # the recipients it still owns
+        resumed = claim.state in (ChunkState.RETRY, ChunkState.HELD)
+        items = self._owned(chunk, chunk.items) if resumed else list(chunk.items)
         if not items:
             self.store.move_claim(claimed, ChunkState.DONE)
             return "duplicate"
@@ -91,9 +94,10 @@ class Dispatcher:
 
     def _pace(
         self, chunk: DispatchChunk, claim: Claim, adapter: VendorAdapter | None
-    ) -> tuple[float, float] | None:
+    ) -> tuple[float | None, float] | None:
         """Bulk chunks keep to their vendor's `bulk_rate_per_s` (service/pacing.py): None when
-        this one may go now (its slot waited for), else (its slot's start, seconds to wait)."""
+        this one may go now (its slot waited for), else (its slot's start, or None without
+        one, and the seconds to wait)."""
         rate = adapter.settings.bulk_rate_per_s if adapter is not None else None
         if chunk.lane != Lane.BULK or not rate:
             return None
@@ -101,7 +105,7 @@ class Dispatcher:
         if start is None or not self.pacer.on_time(start):
             start = self.pacer.reserve(chunk.vendor, rate, len(chunk.items))
             if start is None:
-                return self.pacer.clock() + 1, 1.0  # slots contended: ask again in a second
+                return None, 1.0  # slots contended: ask again in a second, without a slot
         left = self.pacer.wait_for(start)
         return (start, left) if left > 0 else None
 
