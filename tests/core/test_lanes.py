@@ -241,3 +241,48 @@ def test_a_held_chunk_keeps_its_slot_unless_it_comes_back_late(
     expected = clock.now + 5 if new_slot else start + 10
     assert store.get_pace("sms57") == pytest.approx(expected)
     assert len(env.simulators["sms57"].accepted) == 100
+
+
+def test_a_retry_held_for_its_slot_sends_only_the_recipients_it_still_owns(env: Harness) -> None:
+    """An attempt recorded one recipient, then the chunk was left to retry (`retry` claim); held
+    for its pacing slot meanwhile, it must not send that recipient again when its slot comes."""
+    from smsrelay.chunk_state import ChunkState, Claim
+    from smsrelay.config import get_settings
+    from smsrelay.dal import Store, Transition, utcnow
+    from smsrelay.models import DispatchChunk, Status
+    from smsrelay.service.dispatch import Dispatcher
+    from smsrelay.service.pacing import Pacer
+
+    vendor_settings(env, {"sms57": {"bulk_rate_per_s": 1}})
+    answer = env.send(
+        {"recipients": numbers(3), "content": BLAST, "vendor": "sms57", "category": "marketing"}
+    )
+    (chunk,) = (DispatchChunk.model_validate(c) for c in queued(env, "dispatch"))
+    store, clock = Store(get_settings()), FakeClock()
+    inflight = store.move_claim(Claim.none(chunk.chunk_id), ChunkState.INFLIGHT, vendor="sms57")
+    assert inflight is not None
+    first = chunk.items[0]
+    store.apply_transitions(
+        [
+            Transition(
+                request_id=chunk.request_id,
+                index=first.index,
+                previous=Status.QUEUED,
+                status=Status.SUBMITTED,
+                at=utcnow(),
+                to=first.to,
+                vendor="sms57",
+                vendor_ref="earlier-attempt",
+                owner=chunk.chunk_id,
+            )
+        ]
+    )
+    assert store.move_claim(inflight, ChunkState.RETRY) is not None
+    store.move_pace("sms57", None, clock.now + 60)  # its slot is a minute away
+    dispatcher = Dispatcher(get_settings(), store, Pacer(store, clock=clock, sleep=clock.sleep))
+    assert dispatcher.dispatch(chunk) == "paced"
+    clock.sleep(60)
+    assert dispatcher.dispatch(chunk) == "sent"
+    sent = [a.mobile for a in env.simulators["sms57"].accepted]
+    assert len(sent) == 2 and not any(first.to.endswith(m[-10:]) for m in sent)
+    assert set(assert_promises(env, answer["request_id"]).values()) == {"submitted"}
