@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from smsrelay.vendors import VENDOR_IDS
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -21,8 +23,12 @@ def test_bench_tiny_fanout_callbacks_and_cpu(tmp_path: Path) -> None:
             "500",
             "--callbacks",
             "25",
+            "--priority-bulk",
+            "300",
+            "--answer-sizes",
+            "20,1500",
             "--only",
-            "fanout,callbacks,cpu",
+            "fanout,callbacks,priority,answer,cpu",
             "--output",
             str(out),
         ],
@@ -53,14 +59,16 @@ def test_bench_tiny_fanout_callbacks_and_cpu(tmp_path: Path) -> None:
         assert requests[op]["ratio"] is not None
 
     callbacks = results["callbacks"]
-    assert callbacks["reports"] == 25 and set(callbacks["by_vendor"]) == {
-        "sms57",
-        "kxt3",
-        "smsadmin",
-        "intl",
-        "santo",
-    }
+    assert callbacks["reports"] == 25 and set(callbacks["by_vendor"]) == set(VENDOR_IDS)
     assert callbacks["reports_per_s"] > 0 and callbacks["bare_update"]["updates"] == 25
+
+    priority = results["priority"]
+    assert priority["bulk_recipients"] == 300
+    for lane in ("queue", "direct"):
+        assert priority[lane]["idle_s"] > 0 and priority[lane]["busy_s"] > 0
+        assert len(priority[lane]["busy_all_s"]) == priority["codes"]
+    answer = results["answer"]["sizes"]
+    assert answer["20"]["state"] == "accepted" and answer["1500"]["state"] == "accepting"
 
     cpu = results["cpu"]
     for key in ("send_us_per_recipient", "dispatch_us_per_recipient"):

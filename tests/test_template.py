@@ -31,7 +31,7 @@ FUNCTIONS: dict[str, tuple[str, dict[str, list[Any]]]] = {
         "functions/send/",
         {"SQS": ["SendRequestsQueue"], "Api": [("post", "/messages")]},
     ),
-    "DispatchFunction": ("functions/dispatch/", {"SQS": ["DispatchQueue"]}),
+    "DispatchFunction": ("functions/dispatch/", {"SQS": ["DispatchQueue", "PriorityDispatchQueue"]}),
     "PollFunction": ("functions/poll/", {"ScheduleV2": [None]}),
     "SweepFunction": ("functions/sweep/", {"ScheduleV2": [None]}),
     "StatusApiFunction": (
@@ -63,12 +63,20 @@ FUNCTIONS: dict[str, tuple[str, dict[str, list[Any]]]] = {
     },
 }
 VENDOR_CALLING = {"DispatchFunction", "PollFunction"}  # the functions that call vendor HTTP APIs
-SQS_BATCH_SIZE = {"SendFunction": 10, "DispatchFunction": 5}
+MAY_CALL_VENDORS = VENDOR_CALLING | {"SendFunction"}  # send, with DirectDispatch on
+# the functions a caller or a vendor waits on: SnapStart (a parameter) applies to them
+LATENCY_BOUND = {"SendFunction", "StatusApiFunction", *(f"Callback{v}Function" for v in VENDORS)}
+# function -> {queue: batch size}; a code in the priority lane is never batched behind another chunk
+SQS_BATCH_SIZE = {
+    "SendFunction": {"SendRequestsQueue": 10},
+    "DispatchFunction": {"DispatchQueue": 5, "PriorityDispatchQueue": 1},
+}
 
 GLOBAL_ENV = {
     "TABLE_NAME",
     "BULK_BUCKET",
     "DISPATCH_QUEUE_URL",
+    "PRIORITY_QUEUE_URL",
     "SEND_QUEUE_URL",
     "EVENT_BUS_NAME",
     "DEFAULT_VENDOR",
@@ -120,6 +128,8 @@ SETTING_PARAMETERS = {
     "SecretsMaxAgeSeconds": "SECRETS_MAX_AGE_S",
     "RetentionDays": "RETENTION_DAYS",
     "ReportWindowHours": "REPORT_WINDOW_HOURS",
+    "PriorityMaxRecipients": "PRIORITY_MAX_RECIPIENTS",
+    "DirectDispatch": "DIRECT_DISPATCH",
 }
 # The modes an infra team picks between (parameter sets); every optional resource is on in one.
 MODES: dict[str, dict[str, str]] = {
@@ -317,11 +327,25 @@ def test_events_match_the_contract(template):
 
 
 def test_sqs_event_sources_report_batch_item_failures(template):
-    for name, batch_size in SQS_BATCH_SIZE.items():
+    for name, sizes in SQS_BATCH_SIZE.items():
         sqs = [e for e in template["Resources"][name]["Properties"]["Events"].values() if e["Type"] == "SQS"]
-        assert len(sqs) == 1
-        assert sqs[0]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-        assert sqs[0]["Properties"]["BatchSize"] == batch_size
+        assert {ref_name(e["Properties"]["Queue"]): e["Properties"]["BatchSize"] for e in sqs} == sizes
+        for event in sqs:
+            assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_bulk_and_priority_lanes_have_their_own_concurrency(template):
+    """Bulk chunks cannot take every dispatch invocation (and so every vendor connection): each
+    lane's mapping has its own cap, a parameter."""
+    events = template["Resources"]["DispatchFunction"]["Properties"]["Events"]
+    caps = {
+        ref_name(e["Properties"]["Queue"]): ref_name(e["Properties"]["ScalingConfig"]["MaximumConcurrency"])
+        for e in events.values()
+    }
+    assert caps == {
+        "DispatchQueue": "DispatchMaxConcurrency",
+        "PriorityDispatchQueue": "PriorityDispatchMaxConcurrency",
+    }
 
 
 def test_schedules_retry_and_dead_letter(template):
@@ -418,7 +442,7 @@ def test_queues_redrive_to_dlq_and_outlast_their_consumer(template):
         for e in template["Resources"][name]["Properties"]["Events"].values()
         if e["Type"] == "SQS"
     }
-    assert set(consumers) == {"SendRequestsQueue", "DispatchQueue"}
+    assert set(consumers) == {"SendRequestsQueue", "DispatchQueue", "PriorityDispatchQueue"}
     for name, queue in queues.items():
         props = queue["Properties"]
         assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props, name
@@ -532,9 +556,9 @@ def test_sqs_consumers_are_fenced_to_their_queue(template):
     to its own queue."""
     for name in SQS_BATCH_SIZE:
         props = template["Resources"][name]["Properties"]
-        (queue,) = [
+        queues = sorted(
             ref_name(e["Properties"]["Queue"]) for e in props["Events"].values() if e["Type"] == "SQS"
-        ]
+        )
         denies = [
             s
             for p in props["Policies"]
@@ -542,9 +566,14 @@ def test_sqs_consumers_are_fenced_to_their_queue(template):
             for s in p["Statement"]
             if s["Effect"] == "Deny"
         ]
-        assert any(
-            ref_name(s.get("NotResource")) == queue and "sqs:ReceiveMessage" in s["Action"] for s in denies
-        ), name
+        fenced = [
+            sorted(ref_name(r) for r in s["NotResource"])
+            if isinstance(s.get("NotResource"), list)
+            else [ref_name(s.get("NotResource"))]
+            for s in denies
+            if "sqs:ReceiveMessage" in s["Action"]
+        ]
+        assert queues in fenced, name
 
 
 def test_callbacks_read_only_their_own_secret(template):
@@ -629,7 +658,7 @@ def test_every_dlq_has_an_alarm(template):
         if "RedrivePolicy" in q["Properties"]
     }
     dlqs |= {name for name in queues if name.endswith("DLQ")}
-    assert dlqs >= {"SendRequestsDLQ", "DispatchDLQ", "ScheduleDLQ"}
+    assert dlqs >= {"SendRequestsDLQ", "DispatchDLQ", "PriorityDispatchDLQ", "ScheduleDLQ"}
     assert dlqs <= watched
 
 
@@ -723,6 +752,7 @@ def test_parameters_and_outputs(template):
         "SendRequestsQueueUrl",
         "SendRequestsQueueArn",
         "DispatchQueueArn",
+        "PriorityDispatchQueueArn",
         "EventBusName",
         "EventBusArn",
     ):
@@ -836,6 +866,30 @@ def test_sender_policy_sends_by_every_entry_point_and_reads_status(template):
 
 def _vpc_config(resolved: Template, name: str) -> dict[str, Any] | None:
     return resolved.resolve(resolved.props(name)).get("VpcConfig")
+
+
+def test_direct_dispatch_puts_send_behind_the_static_egress_too() -> None:
+    """With DirectDispatch on, send calls vendors: behind the same addresses as dispatch."""
+    for egress in ("none", "new-vpc"):
+        resolved = Template(TEMPLATE_PATH, parameters={"StaticEgress": egress, "DirectDispatch": "true"})
+        in_vpc = {f for f in resolved.of_type("AWS::Serverless::Function") if _vpc_config(resolved, f)}
+        assert in_vpc == (set() if egress == "none" else MAY_CALL_VENDORS)
+        if egress != "none":
+            assert _vpc_config(resolved, "SendFunction") == _vpc_config(resolved, "DispatchFunction")
+
+
+@pytest.mark.parametrize("on", ["true", "false"])
+def test_snapstart_is_a_switch_for_the_functions_callers_wait_on(on: str) -> None:
+    resolved = Template(TEMPLATE_PATH, parameters={"SnapStart": on})
+    for function in resolved.of_type("AWS::Serverless::Function"):
+        props = resolved.resolve(resolved.props(function))
+        snap = props.get("SnapStart")
+        if function in LATENCY_BOUND:
+            # the routes invoke the alias: SnapStart only serves published versions
+            assert props["AutoPublishAlias"] == "live", function
+            assert snap == ({"ApplyOn": "PublishedVersions"} if on == "true" else None), function
+        else:
+            assert snap is None and "AutoPublishAlias" not in props, function
 
 
 @pytest.mark.parametrize("name", list(MODES))
@@ -1020,7 +1074,7 @@ def test_deployed_roles(name: str, tmp_path_factory: pytest.TempPathFactory) -> 
         allows = [s for s in statements_ if s["Effect"] == "Allow"]
         actions = {a for s in allows for a in as_list(s["Action"])}
         # The VPC access policy (ENIs) is attached only to the functions that may join the VPC.
-        assert ("AWSLambdaVPCAccessExecutionRole" in managed) is (function in VENDOR_CALLING), function
+        assert ("AWSLambdaVPCAccessExecutionRole" in managed) is (function in MAY_CALL_VENDORS), function
         assert {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"} <= set(managed), function
         if egress and function in VENDOR_CALLING:
             assert resolved.resolve(resolved.props(function))["VpcConfig"]["SubnetIds"]

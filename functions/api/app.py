@@ -15,9 +15,11 @@ from smsrelay.deps import Deps
 from smsrelay.numbers import InvalidNumber
 from smsrelay.observability import logger, metrics, tracer
 from smsrelay.service import status, suppression
+from smsrelay.snapstart import prime
 
 deps = Deps.from_env()
 app = APIGatewayRestResolver()
+prime(deps.vendors, ["dynamodb"])
 
 
 @app.get("/messages/<message_id>")

@@ -26,7 +26,7 @@ def record_handler(record: SQSRecord) -> str:
     except Redeliver as again:
         # Back off through the visibility timeout, then fail this record so SQS brings it back.
         client("sqs").change_message_visibility(
-            QueueUrl=deps.settings.dispatch_queue_url,
+            QueueUrl=deps.settings.queue_url(chunk.lane),
             ReceiptHandle=record.receipt_handle,
             VisibilityTimeout=min(43_200, max(0, again.delay_s)),
         )

@@ -26,12 +26,14 @@ from smsrelay.entry import (
 from smsrelay.models import AcceptJob, SendAnswer, SendPart
 from smsrelay.observability import logger, metrics, tracer
 from smsrelay.service.accept import Acceptance, AcceptInProgress, Delivery, RequestRefused, upload_request
+from smsrelay.snapstart import prime
 
 deps = Deps.from_env()
 acceptance = Acceptance(deps)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 api = APIGatewayRestResolver()
 _invocation: dict[str, Any] = {}
+prime(deps.vendors, ["dynamodb", "sqs", "events", "s3"])
 
 
 def delivery(kind: str, delivery_id: str | None) -> Delivery:

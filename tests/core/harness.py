@@ -190,9 +190,9 @@ class Harness:
         self.s3 = boto3.client("s3", region_name=self.region)
         self.s3.create_bucket(Bucket="smsrelay-bulk")
         self.queues = {}
-        for name in ("send", "send-dlq", "dispatch", "dispatch-dlq", "events"):
+        for name in ("send", "send-dlq", "dispatch", "dispatch-dlq", "priority", "priority-dlq", "events"):
             self.queues[name] = self.sqs.create_queue(QueueName=f"smsrelay-{name}")["QueueUrl"]
-        for name in ("send", "dispatch"):
+        for name in ("send", "dispatch", "priority"):
             dlq_arn = self.sqs.get_queue_attributes(
                 QueueUrl=self.queues[f"{name}-dlq"], AttributeNames=["QueueArn"]
             )["Attributes"]["QueueArn"]
@@ -219,6 +219,7 @@ class Harness:
             "BULK_BUCKET": "smsrelay-bulk",
             "SEND_QUEUE_URL": self.queues["send"],
             "DISPATCH_QUEUE_URL": self.queues["dispatch"],
+            # PRIORITY_QUEUE_URL unset: one queue for both lanes (tests of the lanes set it)
             "EVENT_BUS_NAME": "smsrelay",
         }
 
@@ -278,6 +279,7 @@ class Harness:
     def run_all(self, *, settle: Callable[[], bool] | None = None, timeout_s: float = 10) -> None:
         """Drain send and dispatch, then wait until `settle()` holds (pushes arrive on their own)."""
         self.drain("send", "send")
+        self.drain("priority", "dispatch")
         self.drain("dispatch", "dispatch")
         if settle is None:
             return

@@ -70,7 +70,11 @@ def test_routes_mappings_schedules_come_from_the_template() -> None:
     }
     mappings = {(m.function_id, m.batch_size, m.report_failures) for s in specs for m in s.sqs}
     assert mappings == {(lid, p.get("BatchSize", 10), True) for lid, p in _raw_events("SQS")}
-    assert {("SendFunction", 10, True), ("DispatchFunction", 5, True)} <= mappings
+    assert {
+        ("SendFunction", 10, True),
+        ("DispatchFunction", 5, True),
+        ("DispatchFunction", 1, True),
+    } <= mappings
     schedules = {s.function_id for spec in specs for s in spec.schedules}
     assert schedules == {lid for lid, _ in _raw_events("ScheduleV2") + _raw_events("Schedule")}
     assert "PollFunction" in schedules
@@ -148,6 +152,35 @@ def test_every_vendor_end_to_end_by_push(stack: LocalStack, vendor: str) -> None
     assert sorted(statuses.values()) == ["delivered", "undelivered"]
     message = requests.get(f"{stack.url}/messages/{answer['message_ids'][0]}", timeout=10)
     assert message.status_code == 200
+
+
+def test_codes_and_bulk_each_go_through_their_own_queue(stack: LocalStack) -> None:
+    def batches() -> dict[str, int]:
+        return {
+            m["queue"].rsplit(":", 1)[-1]: m["batches"]
+            for m in stack.info()["sqs_mappings"]
+            if m["function"] == "DispatchFunction"
+        }
+
+    queues = {lid: stack.physical(lid, "QueueName") for lid in ("DispatchQueue", "PriorityDispatchQueue")}
+    before = batches()
+    code = _send(
+        stack,
+        {"recipients": ["+8613800000251"], "content": "【Acme】code 4711", "category": "transactional"},
+    )
+    assert _final(stack, code["message_ids"], timeout=90) == {code["message_ids"][0]: "delivered"}
+    after_code = batches()
+    assert after_code[queues["PriorityDispatchQueue"]] > before[queues["PriorityDispatchQueue"]]
+    bulk = _send(
+        stack,
+        {
+            "recipients": [f"+86138000003{i:02d}" for i in range(11)],
+            "content": "【Acme】sale",
+            "vendor": "sms57",
+        },
+    )
+    assert set(_final(stack, bulk["message_ids"], timeout=90).values()) == {"delivered"}
+    assert batches()[queues["DispatchQueue"]] > after_code[queues["DispatchQueue"]]
 
 
 def test_send_by_eventbridge_and_sns(stack: LocalStack) -> None:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class ChunkState(StrEnum):
-    HELD = "held"  # waiting for its send time or quiet-hours window; never sent
+    HELD = "held"  # waiting for its send time, quiet-hours window or bulk pacing slot; never sent
     INFLIGHT = "inflight"  # a vendor call may be under way
     RETRY = "retry"  # the vendor took none of its remaining recipients: they may be sent again
     DONE = "done"  # the vendor's answer is recorded
@@ -44,6 +44,7 @@ class Claim(BaseModel):
     attempt: int = 0
     claimed_at: float = 0.0
     due_at: float | None = None
+    paced: bool = False  # held for its vendor's bulk slot, which starts at `due_at`
 
     @classmethod
     def none(cls, chunk_id: str) -> Claim:

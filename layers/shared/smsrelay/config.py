@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .models import SendWindow
+from .models import Lane, SendWindow
 
 DEFAULT_OPT_OUT_KEYWORDS = ["TD", "T", "退订", "STOP", "UNSUBSCRIBE"]
 
@@ -29,6 +29,12 @@ class Settings(BaseModel):
 
     table_name: str = "smsrelay"
     dispatch_queue_url: str = ""
+    #: the priority lane's dispatch queue; empty: one queue for both lanes
+    priority_queue_url: str = ""
+    #: requests without a category of at most this many recipients take the priority lane
+    priority_max_recipients: int = Field(default=10, ge=0, le=1000)
+    #: priority requests taken in before the answer are dispatched by `send` itself (claimed first)
+    direct_dispatch: bool = False
     send_queue_url: str = ""
     #: the stack's bucket: recipients files under `bulk/`, big requests' rows under `requests/`
     bulk_bucket: str = ""
@@ -83,6 +89,10 @@ class Settings(BaseModel):
             name: environ[name.upper()] for name in cls.model_fields if environ.get(name.upper(), "") != ""
         }
         return cls.model_validate(values)
+
+    def queue_url(self, lane: Lane) -> str:
+        """The dispatch queue of a lane."""
+        return (self.priority_queue_url if lane == Lane.PRIORITY else "") or self.dispatch_queue_url
 
     def route_for(self, number: str) -> list[str]:
         """The fail-over list of vendors for an E.164 number: longest matching prefix, else the default."""

@@ -11,10 +11,12 @@ from .deps import Deps
 from .entry import raw_request
 from .observability import logger, metrics, tracer
 from .service import callbacks
+from .snapstart import prime
 
 
 def callback_handler(vendor: str) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
     deps = Deps.from_env()  # the function's cold start
+    prime(deps.vendors, ["dynamodb", "events", "secretsmanager"])
 
     @logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
     @tracer.capture_lambda_handler(capture_response=False)

@@ -123,11 +123,19 @@ class SendRequest(_Strict):
         )
 
 
+class Lane(StrEnum):
+    """The dispatch queue a request's chunks go through: one-time codes never wait behind a blast."""
+
+    PRIORITY = "priority"  # transactional, or small and uncategorised: its own queue, never paced
+    BULK = "bulk"  # everything else: concurrency capped, paced per vendor (`bulk_rate_per_s`)
+
+
 class SendOptionsSpec(BaseModel):
     """A request without its recipients, as stored with it while it is accepted and after."""
 
     model_config = ConfigDict(extra="ignore")
 
+    lane: Lane = Lane.BULK  # decided once, at acceptance
     content: str | None = None
     vendor: str | None = None
     client_ref: str | None = None
@@ -195,6 +203,7 @@ class DispatchChunk(BaseModel):
     misconfigured_since: float | None = None
     window: SendWindow | None = None  # daily sending window, in the local time of `zone`
     zone: str | None = None  # IANA time zone of the chunk's recipients (chunks are grouped by zone)
+    lane: Lane = Lane.BULK  # its queue; follow-ups (fail-over, retries, holds) stay in it
 
     def pairs(self) -> list[tuple[str, str]]:
         return [

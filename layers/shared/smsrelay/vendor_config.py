@@ -87,6 +87,12 @@ class Vendors:
             result.append(vendor_id)
         return result
 
+    def forget(self) -> None:
+        """Drop cached adapters and settings (a SnapStart restore: secrets may have changed)."""
+        with self._lock:
+            self._adapters.clear()
+            self._file = None
+
     def _from_file(self, path: str) -> dict[str, Any]:
         mtime = os.stat(path).st_mtime
         if self._file and self._file[0] == mtime:

@@ -575,6 +575,7 @@ class LocalStack:
         self.aws.reset_counts()
 
     def info(self) -> dict[str, Any]:
+        batches = {p.queue_arn: p.batches for p in self._pollers}
         return {
             "url": self.url,
             "ready": self.ready,
@@ -593,6 +594,7 @@ class LocalStack:
                     "queue": m.queue_arn,
                     "batch_size": m.batch_size,
                     "report_failures": m.report_failures,
+                    "batches": batches.get(m.queue_arn, 0),
                 }
                 for m in self.mappings
             ],

@@ -6,6 +6,7 @@
     references   vendor references, early reports, inbound (references.py)
     suppression  the opt-out list                          (suppression.py)
     health       vendor calls, circuit, balance            (health.py)
+    pacing       each vendor's next bulk slot               (pacing.py)
 
 Every write that a retry could repeat is put-if-absent or conditional: ids are derived from the
 request and positions, so a retried acceptance or dispatch lands on the same items. The domain
@@ -20,6 +21,7 @@ from ..config import Settings
 from .claims import ClaimStore
 from .health import HealthItem, HealthStore
 from .messages import MessageItem, MessageStore, NewMessage, Transition
+from .pacing import PaceStore
 from .references import InboundRecord, ReferenceItem, ReferenceStore
 from .requests import PartItem, PartSummary, RequestRecord, RequestStore
 from .suppression import Suppression, SuppressionStore
@@ -71,6 +73,7 @@ class Store:
         self.references = ReferenceStore(self.table)
         self.suppression = SuppressionStore(self.table)
         self.health = HealthStore(self.table)
+        self.pacing = PaceStore(self.table)
 
     def apply_transitions(
         self, transitions: Sequence[Transition]

@@ -1,6 +1,7 @@
 """Dispatch claims: one item per chunk, moved only from the state (and attempt) it was read in.
 
-- chunk      C#{chunk_id} / C            state (chunk_state.ChunkState), attempt, claimed_at, due_at
+- chunk      C#{chunk_id} / C            state (chunk_state.ChunkState), attempt, claimed_at, due_at,
+                                         paced (held for its vendor's bulk slot)
 """
 
 from __future__ import annotations
@@ -26,17 +27,24 @@ class ClaimStore:
             attempt=int(item.get("attempt", 0)),
             claimed_at=float(item.get("claimed_at", 0)),
             due_at=float(item["due_at"]) if "due_at" in item else None,
+            paced=bool(item.get("paced", False)),
         )
 
     def move(
-        self, claim: Claim, to: ChunkState, *, vendor: str | None = None, due_at: float | None = None
+        self,
+        claim: Claim,
+        to: ChunkState,
+        *,
+        vendor: str | None = None,
+        due_at: float | None = None,
+        paced: bool = False,
     ) -> Claim | None:
         """The one conditional move of a chunk's claim: from the state and attempt it was read in
         (or from nothing) to `to`. INFLIGHT starts a new attempt. None when someone moved it first."""
         now = time.time()
         attempt = claim.attempt + 1 if to == ChunkState.INFLIGHT else claim.attempt
-        sets = ["#st = :to", "attempt = :a", "expires_at = :x"]
-        values: dict[str, Any] = {":to": to.value, ":a": attempt, ":x": self.table.expires()}
+        sets = ["#st = :to", "attempt = :a", "expires_at = :x", "paced = :p"]
+        values: dict[str, Any] = {":to": to.value, ":a": attempt, ":x": self.table.expires(), ":p": paced}
         if to == ChunkState.INFLIGHT:
             sets.append("claimed_at = :t")
             values[":t"] = now
@@ -60,4 +68,5 @@ class ClaimStore:
             attempt=attempt,
             claimed_at=now if to == ChunkState.INFLIGHT else claim.claimed_at,
             due_at=due_at if due_at is not None else claim.due_at,
+            paced=paced,
         )

@@ -45,6 +45,7 @@ from ..models import (
     ANSWER_LIST_LIMIT,
     AcceptJob,
     DispatchChunk,
+    Lane,
     RejectedRecipient,
     RequestAccepted,
     RequestState,
@@ -73,6 +74,7 @@ from ..vendor_config import VendorNotConfigured, Vendors
 from ..vendors import VENDOR_IDS, Capability, VendorAdapter, adapter_class
 from . import chunks
 from .common import dumps, send_batches
+from .dispatch import Dispatcher, Redeliver
 from .health import HealthView
 from .suppression import OPTED_OUT
 
@@ -122,6 +124,16 @@ class Delivery:
         return self.deadline - time.time()
 
 
+def lane_for(request: SendRequest, priority_max_recipients: int) -> Lane:
+    """Transactional requests, and small ones without a category, take the priority lane."""
+    if request.category == "transactional":
+        return Lane.PRIORITY
+    size = len(request.recipients or request.messages or [])
+    if request.category is None and request.recipients_file is None and size <= priority_max_recipients:
+        return Lane.PRIORITY
+    return Lane.BULK
+
+
 def request_id_for(request: SendRequest, delivery: Delivery) -> str:
     if request.client_ref:
         return derived_id("client_ref", request.client_ref)
@@ -136,6 +148,7 @@ class Acceptance:
         self.settings = deps.settings
         self.store = deps.store
         self.requests = deps.store.requests
+        self.dispatcher = Dispatcher(deps)
 
     # ------------------------------------------------------------------ entry
     def accept(self, request: SendRequest, delivery: Delivery) -> SendAnswer:
@@ -182,7 +195,9 @@ class Acceptance:
                 )
 
     def _new_record(self, request: SendRequest, request_id: str, delivery: Delivery) -> RequestRecord:
-        options = request.options()
+        options = request.options().model_copy(
+            update={"lane": lane_for(request, self.settings.priority_max_recipients)}
+        )
         record = RequestRecord(
             request_id=request_id,
             options=options.model_dump(mode="json", exclude_none=True),
@@ -277,7 +292,7 @@ class Acceptance:
             if part.smsrelay_part in done_parts:
                 return
             if inline:
-                self.process_part(part, delivery, record=record)
+                self.process_part(part, delivery, record=record, direct=True)
             else:
                 outbox.append(part)
                 if len(outbox) >= 30:
@@ -334,8 +349,11 @@ class Acceptance:
             self.announce(self.requests.load(record.request_id))
 
     # ------------------------------------------------------------------ parts
-    def process_part(self, part: SendPart, delivery: Delivery, record: RequestRecord | None = None) -> None:
-        """Write the part's messages and rejections once, count them once, enqueue its chunks."""
+    def process_part(
+        self, part: SendPart, delivery: Delivery, record: RequestRecord | None = None, direct: bool = False
+    ) -> None:
+        """Write the part's messages and rejections once, count them once, enqueue its chunks
+        (or, `direct` in the priority lane with `direct_dispatch` on, dispatch them here)."""
         state = self.requests.claim_part(
             part.request_id,
             part.smsrelay_part,
@@ -360,9 +378,36 @@ class Acceptance:
         if planned is not None:
             now = utcnow()
             delays = [queue_delay(c, self.deps.vendors.get(c.vendor), now) for c in planned]
-            send_batches(self.settings.dispatch_queue_url, [dumps(c) for c in planned], delays)
+            if direct and self.settings.direct_dispatch and options.lane == Lane.PRIORITY:
+                planned, delays = self._dispatch_now(planned, delays)
+            send_batches(self.settings.queue_url(options.lane), [dumps(c) for c in planned], delays)
             self.requests.mark_part_enqueued(part.request_id, part.smsrelay_part)
         self._maybe_finalize(part.request_id)
+
+    def _dispatch_now(
+        self, planned: list[DispatchChunk], delays: list[int]
+    ) -> tuple[list[DispatchChunk], list[int]]:
+        """Dispatch the chunks due now through the dispatcher (claim first, as from the queue:
+        a retry of this request, or the same chunk from the queue, finds the claim and never
+        sends twice); the rest, and any that must come back later, go to the queue."""
+        later: list[DispatchChunk] = []
+        waits: list[int] = []
+        for chunk, delay in zip(planned, delays, strict=True):
+            if delay > 0:
+                later.append(chunk)
+                waits.append(delay)
+                continue
+            try:
+                self.dispatcher.dispatch(chunk)
+            except Redeliver as again:
+                later.append(chunk)
+                waits.append(again.delay_s)
+            except Exception:
+                logger.exception("direct dispatch failed; the chunk goes through the queue")
+                later.append(chunk)
+                waits.append(0)
+        metrics.add_metric(name="DirectDispatched", unit="Count", value=len(planned) - len(later))
+        return later, waits
 
     def _write_part(
         self, part: SendPart, record: RequestRecord, options: SendOptionsSpec, delivery: Delivery

@@ -131,6 +131,7 @@ def rebuild(chunk_id: str, messages: Sequence[MessageItem], options: SendOptions
         window=first.window,
         zone=first.zone,
         hop=first.hop,
+        lane=options.lane,
     )
 
 
@@ -191,6 +192,7 @@ def plan(
                     client_ref=options.client_ref,
                     window=SendWindow(start=window_key[0], end=window_key[1]) if window_key else None,
                     zone=zone,
+                    lane=options.lane,
                 )
             )
     return chunks

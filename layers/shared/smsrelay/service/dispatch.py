@@ -18,17 +18,19 @@ was written, a read timeout, an unreadable answer) is ambiguous: `unknown`, neve
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Sequence
 
 from ..chunk_state import ChunkState, Claim, Next, next_step
 from ..dal import NotFound, Transition, utcnow
 from ..deps import Deps
-from ..models import ALLOWED_FROM, ChunkItem, DispatchChunk, Status
+from ..models import ALLOWED_FROM, ChunkItem, DispatchChunk, Lane, Status
 from ..observability import logger, metrics, vendor_metric
 from ..vendors import Capability, Outcome, SendOptions, SubmitResult, VendorAdapter, VendorError
 from . import chunks, health, quiet_hours
 from .common import SQS_MAX_DELAY_S, announce, dumps, send_batches
+from .pacing import Pacer
 from .reports import apply_early_reports
 
 
@@ -41,10 +43,11 @@ class Redeliver(Exception):
 
 
 class Dispatcher:
-    def __init__(self, deps: Deps):
+    def __init__(self, deps: Deps, pacer: Pacer | None = None):
         self.deps = deps
         self.settings = deps.settings
         self.store = deps.store
+        self.pacer = pacer or Pacer(deps.store)
 
     # ------------------------------------------------------------------ entry
     def dispatch(self, chunk: DispatchChunk) -> str:
@@ -61,10 +64,16 @@ class Dispatcher:
         wait = chunks.wait_seconds(chunk, adapter, utcnow())
         if wait > 0:
             return self._hold(chunk, claim, wait)
+        if (slot := self._pace(chunk, claim, adapter)) is not None:
+            start, wait_s = slot
+            return self._hold(chunk, claim, math.ceil(wait_s), "paced", slot=start)
         claimed = self.store.claims.move(claim, ChunkState.INFLIGHT, vendor=chunk.vendor)
         if claimed is None:
             raise Redeliver("lost the claim race", 5)
-        items = self._owned(chunk, chunk.items) if claim.state == ChunkState.RETRY else list(chunk.items)
+        # a `retry` chunk (or one held since: pacing or quiet hours may hold a retry) sends only
+        # the recipients it still owns
+        resumed = claim.state in (ChunkState.RETRY, ChunkState.HELD)
+        items = self._owned(chunk, chunk.items) if resumed else list(chunk.items)
         if not items:
             self.store.claims.move(claimed, ChunkState.DONE)
             return "duplicate"
@@ -78,6 +87,23 @@ class Dispatcher:
     def _adapter(self, vendor: str) -> VendorAdapter | None:
         return self.deps.vendors.get(vendor)
 
+    def _pace(
+        self, chunk: DispatchChunk, claim: Claim, adapter: VendorAdapter | None
+    ) -> tuple[float | None, float] | None:
+        """Bulk chunks keep to their vendor's `bulk_rate_per_s` (service/pacing.py): None when
+        this one may go now (its slot waited for), else (its slot's start, or None without
+        one, and the seconds to wait)."""
+        rate = adapter.settings.bulk_rate_per_s if adapter is not None else None
+        if chunk.lane != Lane.BULK or not rate:
+            return None
+        start = claim.due_at if claim.paced and claim.due_at is not None else None
+        if start is None or not self.pacer.on_time(start):
+            start = self.pacer.reserve(chunk.vendor, rate, len(chunk.items))
+            if start is None:
+                return None, 1.0  # slots contended: ask again in a second, without a slot
+        left = self.pacer.wait_for(start)
+        return (start, left) if left > 0 else None
+
     def _owned(self, chunk: DispatchChunk, items: Sequence[ChunkItem]) -> list[ChunkItem]:
         """The items still queued and still this chunk's (an earlier attempt of it recorded or
         handed over the others before it stopped)."""
@@ -89,19 +115,21 @@ class Dispatcher:
         return [item for item in items if item.index in mine]
 
     # ------------------------------------------------------------------ waiting
-    def _hold(self, chunk: DispatchChunk, claim: Claim, wait: int) -> str:
+    def _hold(
+        self, chunk: DispatchChunk, claim: Claim, wait: int, outcome: str = "held", slot: float | None = None
+    ) -> str:
         """Back to the queue until its time (SQS delays 15 min at most): the claim says `held`
-        until then, so the sweeper leaves its recipients alone."""
-        due = time.time() + wait
+        until then (with its pacing slot, if it has one), so the sweeper leaves it alone."""
+        due = slot if slot is not None else time.time() + wait
         if claim.state not in (None, ChunkState.HELD, ChunkState.RETRY):
             return "duplicate"
-        if self.store.claims.move(claim, ChunkState.HELD, due_at=due) is None:
+        if self.store.claims.move(claim, ChunkState.HELD, due_at=due, paced=slot is not None) is None:
             return "duplicate"  # taken meanwhile (e.g. swept: its recipients went on under a new chunk)
-        send_batches(self.settings.dispatch_queue_url, [dumps(chunk)], [min(wait, SQS_MAX_DELAY_S)])
+        send_batches(self.settings.queue_url(chunk.lane), [dumps(chunk)], [min(wait, SQS_MAX_DELAY_S)])
         if chunk.window is not None and quiet_hours.hold_seconds(chunk, None) > 0:
             metrics.add_metric(name="HeldForQuietHours", unit="Count", value=len(chunk.items))
             logger.info("chunk held for quiet hours", extra={"zone": chunk.zone, "wait_s": wait})
-        return "held"
+        return outcome
 
     # ------------------------------------------------------------------ the vendor call
     def _call(
@@ -421,7 +449,7 @@ class Dispatcher:
                 bodies.append(dumps(follow_up.model_copy(update={"items": carried})))
                 waits.append(delays[n] if delays else 0)
         if bodies:
-            send_batches(self.settings.dispatch_queue_url, bodies, waits)
+            send_batches(self.settings.queue_url(chunk.lane), bodies, waits)
 
     # ------------------------------------------------------------------ status moves
     def _move(

@@ -150,7 +150,7 @@ class Sweeper:
         carried = [i for i in chunk.items if i.index in moved]
         if carried:
             send_batches(
-                self.settings.dispatch_queue_url, [dumps(chunk.model_copy(update={"items": carried}))]
+                self.settings.queue_url(chunk.lane), [dumps(chunk.model_copy(update={"items": carried}))]
             )
             self.summary.requeued += len(carried)
 

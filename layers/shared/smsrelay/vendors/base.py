@@ -68,6 +68,8 @@ class VendorSettings(BaseModel):
     timeout_s: float = Field(default=10.0, gt=0, le=120)
     connect_timeout_s: float = Field(default=3.05, gt=0, le=60)
     max_batch: int | None = Field(default=None, ge=1)
+    #: messages per second bulk chunks may send to this vendor (all invocations together); None: unpaced
+    bulk_rate_per_s: float | None = Field(default=None, gt=0)
     enabled: bool = True
     #: the balance alarm fires below this, in the vendor's own unit (default: the adapter's)
     balance_alarm_below: Decimal | None = None

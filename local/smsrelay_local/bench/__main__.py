@@ -1,0 +1,7 @@
+"""`python -m smsrelay_local.bench`"""
+
+import sys
+
+from . import main
+
+sys.exit(main())
