@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from moto import mock_aws
@@ -73,3 +75,30 @@ def env(tmp_path: Path, simulators: dict, monkeypatch: pytest.MonkeyPatch) -> It
             harness.stop()
             _reset_process_state()
     os.environ.pop("VENDOR_SETTINGS_FILE", None)
+
+
+@pytest.fixture
+def atomic_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB applies each conditional write atomically; moto does not lock between threads.
+    Serialise moto's write operations so concurrency tests test our code, not the emulator."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("update_item", "put_item", "delete_item", "transact_write_items", "get_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, locked)
+
+
+@pytest.fixture
+def restore_sims(env: Harness) -> Iterator[dict]:
+    """Simulator attributes a test changes are put back (the simulators live for the session)."""
+    saved = {v: {k: getattr(s, k) for k in ("balance", "slow_answer_s")} for v, s in env.simulators.items()}
+    yield env.simulators
+    for vendor, values in saved.items():
+        for key, value in values.items():
+            setattr(env.simulators[vendor], key, value)

@@ -9,9 +9,9 @@ import uuid
 
 import pytest
 
+from tests.helpers import accepted_numbers, assert_promises, reconfigure, settle
+
 from .harness import Harness
-from .test_exactly_once import settle
-from .test_faults import accepted_numbers, assert_promises, reconfigure
 
 BUCKET = "smsrelay-bulk"
 

@@ -16,8 +16,7 @@ from urllib.parse import quote_from_bytes, urlencode
 import pytest
 from smsrelay.service.callbacks import MAX_BODY_BYTES
 
-from .harness import VENDORS, Harness
-from .test_events_samples import (
+from tests.helpers import (
     ACKS,
     callback_event,
     gb2312_form,
@@ -27,6 +26,8 @@ from .test_events_samples import (
     with_credentials,
     with_token,
 )
+
+from .harness import VENDORS, Harness
 
 NUMBERS = {
     "sms57": "+8613800000001",

@@ -12,12 +12,9 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import TEXT, Crash, accepted_numbers, assert_promises, reconfigure, sends, settle
+
 from .harness import Harness
-from .test_faults import accepted_numbers, assert_promises, atomic_store, reconfigure, sends
-
-__all__ = ["atomic_store"]  # a fixture used here
-
-TEXT = "【Acme】Your code is 4711"
 
 
 @pytest.fixture(autouse=True)
@@ -26,10 +23,6 @@ def leases_end_with_their_invocation(monkeypatch: pytest.MonkeyPatch) -> None:
     from smsrelay.service import accept
 
     monkeypatch.setattr(accept, "LEASE_SLACK_S", 0.0)
-
-
-class Crash(BaseException):
-    """The invocation died (killed, timed out): nothing after this point of it runs."""
 
 
 class Killer:
@@ -78,27 +71,6 @@ class Killer:
         if self.after and self.calls == self.at and not self.fired:
             self.fired = self.dead = True
             raise Crash(f"killed after call {self.at}")
-
-
-def settle(
-    env: Harness,
-    killer: Killer | None = None,
-    queues: tuple[str, ...] = ("send", "dispatch"),
-    rounds: int = 60,
-) -> None:
-    """Drain the queues until they are empty; a killed invocation's messages come back (SQS
-    redelivers what was not deleted) once its leases have run out."""
-    for _ in range(rounds):
-        try:
-            handled = sum(env.drain(queue, queue) for queue in queues)
-        except Crash:
-            if killer:
-                killer.restart()
-            time.sleep(env.timeout_s + 0.05)  # the dead invocation's leases expire
-            continue
-        if handled == 0:
-            return
-    raise AssertionError("the queues did not settle")
 
 
 def numbers_for(run: int, count: int) -> list[str]:

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from tests.helpers import reconfigure, vendor_settings
+
 from .harness import Harness
 
 REQUEST = {
@@ -118,8 +120,6 @@ def test_a_big_request_is_taken_in_after_the_answer_with_exactly_the_expected_ca
     parts, each part stored and counted once, each chunk sent once: 600 numbers in parts of 200
     to a vendor taking 100 a call are six calls, nothing more. (The same arithmetic at 100,000
     recipients is `make bench`'s fan-out.)"""
-    from .test_faults import reconfigure, vendor_settings
-
     reconfigure(monkeypatch, PART_SIZE="200", SYNC_ACCEPT_LIMIT="100")
     vendor_settings(env, {"sms57": {"max_batch": 100}})
     # ending in 1: none of the simulator's test endings (4040, 4220, 5030, 5040, 0000)

@@ -8,9 +8,9 @@ import datetime as dt
 
 import pytest
 
-from .harness import Harness
+from tests.helpers import STATUSES
 
-STATUSES = ("queued", "submitted", "delivered", "undelivered", "rejected", "failed", "unknown")
+from .harness import Harness
 
 
 def all_pages(env: Harness, request_id: str, **query: str) -> tuple[list[dict], list[dict]]:

@@ -6,10 +6,18 @@ import time
 
 import pytest
 
-from .harness import Harness
-from .test_faults import TEXT, assert_promises, atomic_store, messages, reconfigure, sends, wait_for
+from tests.helpers import (
+    TEXT,
+    assert_promises,
+    messages,
+    reconfigure,
+    route,
+    sends,
+    vendor_settings,
+    wait_until,
+)
 
-__all__ = ["atomic_store"]  # a fixture used here
+from .harness import Harness
 
 
 def _lose_the_chunk(env: Harness) -> str:
@@ -87,7 +95,7 @@ def test_submitted_without_report_becomes_unknown_and_a_late_report_settles_it(
     env.start_callback_server()
     sim = env.simulators["kxt3"]
     sim.push_reports(list(sim.accepted))  # the reports come at last
-    wait_for(lambda: {m["status"] for m in messages(env, rid)} == {"delivered"}, what="late reports")
+    wait_until(lambda: {m["status"] for m in messages(env, rid)} == {"delivered"}, what="late reports")
     history = [h["status"] for h in env.message(answer["message_ids"][0])["history"]]
     assert history == ["queued", "submitted", "unknown", "delivered"]
     assert env.invoke("sweep", {})["expired"] == 0
@@ -99,8 +107,6 @@ def test_sweeper_follows_a_fail_over_chunk_and_never_sends_twice(
 ) -> None:
     """Messages handed to a fail-over chunk point at it: the sweeper takes that chunk over (a
     late delivery of it then sends nothing) and resends to the vendor it was meant for."""
-    from .test_faults import route, vendor_settings
-
     route(monkeypatch, "sms57", "kxt3")
     reconfigure(monkeypatch, QUEUED_LIMIT_S="1")
     vendor_settings(env, {"sms57": {"base_url": "http://127.0.0.1:9/sms"}})
