@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import socket
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -31,6 +30,7 @@ from smsrelay_local.simulators.intl import BALANCE_PATH, SEND_PATH, STATUS_PATH,
 
 from tests.helpers import wait_until
 
+from .conftest import receiver_fixtures, simulator_fixtures
 from .push_receiver import PushReceiver
 
 SECRET_MD5 = "E99A18C428CB38D5F260853678922E03"  # the document's MD5("abc123"), upper case
@@ -41,47 +41,18 @@ class IntlReceiver(PushReceiver):
         super().__init__("intl", '{"code":0,"msg":"ok"}', "application/json")
 
 
-@pytest.fixture(scope="module")
-def _receiver() -> Iterator[PushReceiver]:
-    with IntlReceiver() as recv:
-        yield recv
-
-
-@pytest.fixture
-def receiver(_receiver: PushReceiver) -> PushReceiver:
-    with _receiver.lock:
-        _receiver.requests.clear()
-    _receiver.reply_status, _receiver.reply_body = 200, '{"code":0,"msg":"ok"}'
-    return _receiver
-
-
-@pytest.fixture(scope="module")
-def _sim() -> Iterator[IntlSimulator]:
-    simulator = IntlSimulator(report_delay_s=0.05, slow_report_s=0.6, slow_answer_s=1.0, seed=1)
-    simulator.start()
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
-def sim(_sim: IntlSimulator) -> IntlSimulator:
-    _sim.reset()
-    _sim.balance = 1_000_000.0
-    return _sim
-
-
-@pytest.fixture(scope="module")
-def _push_sim(_receiver: PushReceiver) -> Iterator[IntlSimulator]:
-    simulator = IntlSimulator(push_url=_receiver.url, report_delay_s=0.05, push_retry_interval_s=0.05, seed=1)
-    simulator.start()
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
-def push_sim(_push_sim: IntlSimulator, receiver: PushReceiver) -> IntlSimulator:
-    _push_sim.reset()
-    return _push_sim
+_receiver_server, receiver = receiver_fixtures(IntlReceiver)
+_sim_server, sim = simulator_fixtures(
+    "intl", report_delay_s=0.05, slow_report_s=0.6, slow_answer_s=1.0, seed=1
+)
+_push_sim_server, push_sim = simulator_fixtures(
+    "intl",
+    name="push_sim",
+    receiver="_receiver_server",
+    report_delay_s=0.05,
+    push_retry_interval_s=0.05,
+    seed=1,
+)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import contextlib
 import datetime as dt
 import json
 import threading
-from collections.abc import Iterator
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -26,6 +25,8 @@ from smsrelay.vendors.kxt3 import (
     sign,
 )
 from smsrelay_local.simulators.kxt3 import Kxt3Simulator
+
+from .conftest import simulator_fixtures
 
 SETTINGS = {
     "base_url": "http://127.0.0.1:9/webservice/http/service",
@@ -179,10 +180,9 @@ def test_doc_mo_push(form: bool) -> None:
     assert first.raw["smgRecvDate"] == "2015-01-01 12:00:00"
 
 
-@pytest.fixture(scope="module")
-def doc_sim() -> Iterator[Kxt3Simulator]:
-    with Kxt3Simulator(cid="12345678", uid="test", password="kxt3-secret") as simulator:
-        yield simulator
+_doc_sim_server, doc_sim = simulator_fixtures(
+    "kxt3", name="doc_sim", cid="12345678", uid="test", password="kxt3-secret"
+)
 
 
 def _post(sim: Kxt3Simulator, op: str, message: str) -> dict[str, object]:

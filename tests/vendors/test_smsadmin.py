@@ -30,6 +30,7 @@ from smsrelay_local.simulators.smsadmin import SmsAdminSimulator
 
 from tests.helpers import wait_until
 
+from .conftest import simulator_fixtures
 from .push_receiver import PushReceiver
 
 PASSWORD = "123456"
@@ -42,21 +43,9 @@ class SmsAdminReceiver(PushReceiver):
         super().__init__("smsadmin", SmsAdminAdapter.push_ack.body)
 
 
-@pytest.fixture(scope="module")
-def running_sim() -> Iterator[SmsAdminSimulator]:
-    # One server for the module (stopping one takes ~0.5 s); each test gets it reset.
-    simulator = SmsAdminSimulator(
-        uid="acme", password=PASSWORD, report_delay_s=0.01, slow_answer_s=1.0, seed=1
-    )
-    simulator.start()
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
-def sim(running_sim: SmsAdminSimulator) -> SmsAdminSimulator:
-    running_sim.reset()
-    return running_sim
+_sim_server, sim = simulator_fixtures(
+    "smsadmin", uid="acme", password=PASSWORD, report_delay_s=0.01, slow_answer_s=1.0, seed=1
+)
 
 
 @pytest.fixture
