@@ -248,7 +248,7 @@ def callback_event(
 
 def scan_all(env: Harness) -> list[dict]:
     items: list[dict] = []
-    kwargs: dict = {"TableName": "smsrelay", "ConsistentRead": True}
+    kwargs: dict = {"TableName": env.table, "ConsistentRead": True}
     while True:
         page = env.ddb.scan(**kwargs)
         items.extend(page["Items"])

@@ -6,6 +6,7 @@ give them; the queues are drained by hand so a test decides when dispatch runs."
 from __future__ import annotations
 
 import base64
+import functools
 import importlib.util
 import json
 import sys
@@ -19,11 +20,18 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import boto3
+from smsrelay_local.stack import Template
+from smsrelay_local.stack.resources import ResourceBuilder
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 ROOT = Path(__file__).resolve().parents[2]
 VENDORS = ("sms57", "kxt3", "smsadmin", "intl", "santo")
+
+
+@functools.cache
+def _template() -> Template:
+    return Template(ROOT / "template.yaml")
 
 
 class Context:
@@ -151,29 +159,15 @@ class Harness:
 
     # ------------------------------------------------------------------ setup
     def create_resources(self) -> dict[str, str]:
-        self.ddb.create_table(
-            TableName="smsrelay",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gpk", "gsk")
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "by_state",
-                    "KeySchema": [
-                        {"AttributeName": "gpk", "KeyType": "HASH"},
-                        {"AttributeName": "gsk", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                },
-            ],
-        )
+        # Table and bucket exactly as template.yaml declares them; the queues and the event
+        # capture are the harness's own (drained by hand, visibility 0).
+        template = _template()
+        builder = ResourceBuilder(template, lambda service: boto3.client(service, region_name=self.region))
+        builder.create_tables()
+        builder.create_buckets()
+        env = template.functions()[0].env
+        self.table, self.bucket = env["TABLE_NAME"], env["BULK_BUCKET"]
         self.s3 = boto3.client("s3", region_name=self.region)
-        self.s3.create_bucket(Bucket="smsrelay-bulk")
         self.queues = {}
         for name in ("send", "send-dlq", "dispatch", "dispatch-dlq", "events"):
             self.queues[name] = self.sqs.create_queue(QueueName=f"smsrelay-{name}")["QueueUrl"]
@@ -200,8 +194,8 @@ class Harness:
         )
         self.published: list[dict] = []
         return {
-            "TABLE_NAME": "smsrelay",
-            "BULK_BUCKET": "smsrelay-bulk",
+            "TABLE_NAME": self.table,
+            "BULK_BUCKET": self.bucket,
             "SEND_QUEUE_URL": self.queues["send"],
             "DISPATCH_QUEUE_URL": self.queues["dispatch"],
             "EVENT_BUS_NAME": "smsrelay",

@@ -244,7 +244,7 @@ def test_every_entry_point_retried_is_one_request(env: Harness) -> None:
     load_function("send").handler(request, context)  # Lambda retries an async invoke with its request id
     settle(env)
     requests = env.ddb.scan(
-        TableName="smsrelay", FilterExpression="sk = :r", ExpressionAttributeValues={":r": {"S": "R"}}
+        TableName=env.table, FilterExpression="sk = :r", ExpressionAttributeValues={":r": {"S": "R"}}
     )["Items"]
     assert len(requests) == 5  # api, event, sns, sqs, invoke
     got = accepted_numbers(env)
@@ -285,7 +285,7 @@ def test_a_big_answer_with_a_client_ref_is_bounded_and_a_retry_sends_nothing(
     settle(env)
     assert len(sends(env, "sms57")) == 1
     item = env.ddb.get_item(
-        TableName="smsrelay", Key={"pk": {"S": f"R#{answer['request_id']}"}, "sk": {"S": "R"}}
+        TableName=env.table, Key={"pk": {"S": f"R#{answer['request_id']}"}, "sk": {"S": "R"}}
     )
     assert len(json.dumps(item["Item"])) < 40_000  # the stored answer is bounded too
 
@@ -371,6 +371,6 @@ def test_messages_scheduled_ahead_live_past_their_send_time_and_report_window(
         env, {"recipients": ["+8613800000001"], "content": TEXT, "vendor": "sms57", "send_at": at.isoformat()}
     )
     item = env.ddb.get_item(
-        TableName="smsrelay", Key={"pk": {"S": f"M#{answer['request_id']}#0"}, "sk": {"S": "0000000"}}
+        TableName=env.table, Key={"pk": {"S": f"M#{answer['request_id']}#0"}, "sk": {"S": "0000000"}}
     )
     assert int(item["Item"]["expires_at"]["N"]) >= at.timestamp() + 72 * 3600

@@ -60,7 +60,7 @@ def test_sqs_eventbridge_and_sns_bodies_take_the_same_path(env: Harness) -> None
         {"itemIdentifier": "m3"}
     ]  # the malformed one goes back, then to the DLQ
     scanned = env.ddb.scan(
-        TableName="smsrelay", FilterExpression="sk = :r", ExpressionAttributeValues={":r": {"S": "R"}}
+        TableName=env.table, FilterExpression="sk = :r", ExpressionAttributeValues={":r": {"S": "R"}}
     )
     assert sorted(i["client_ref"]["S"] for i in scanned["Items"]) == ["eb", "sns", "sqs"]
 
