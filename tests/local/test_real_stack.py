@@ -132,6 +132,18 @@ def test_every_vendor_end_to_end_by_push(stack: LocalStack, vendor: str) -> None
     assert message.status_code == 200
 
 
+def _status_events(stack: LocalStack, number: str) -> list[tuple]:
+    """Every status event of one recipient, in order, until it was delivered."""
+    stack.wait_for_events(
+        lambda e: e["detail"].get("to") == number and e["detail"].get("status") == "delivered", timeout=30
+    )
+    return [
+        (d["status"], d["previous_status"], d["vendor"], d["client_ref"])
+        for d in (e["detail"] for e in stack.events("SMS Status Changed"))
+        if d["to"] == number
+    ]
+
+
 def test_send_by_eventbridge_and_sns(stack: LocalStack) -> None:
     request = {
         "recipients": ["+8613800000101"],
@@ -149,10 +161,16 @@ def test_send_by_eventbridge_and_sns(stack: LocalStack) -> None:
             }
         ]
     )
-    stack.wait_for_events(lambda e: (e.get("detail") or {}).get("to") == "+8613800000101", timeout=30)
+    assert _status_events(stack, "+8613800000101") == [
+        ("submitted", "queued", "sms57", "bus-1"),
+        ("delivered", "submitted", "sms57", "bus-1"),
+    ]
     request = {"recipients": ["+8613800000102"], "content": "via sns", "vendor": "kxt3"}
     stack.client("sns").publish(TopicArn=stack.physical("SendTopic"), Message=json.dumps(request))
-    stack.wait_for_events(lambda e: (e.get("detail") or {}).get("to") == "+8613800000102", timeout=30)
+    assert _status_events(stack, "+8613800000102") == [
+        ("submitted", "queued", "kxt3", None),
+        ("delivered", "submitted", "kxt3", None),
+    ]
 
 
 def test_the_event_log_holds_what_eventbridge_accepted_from_smsrelay(stack: LocalStack) -> None:
