@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from moto import mock_aws
 from smsrelay_local import moto_patches
@@ -23,6 +25,11 @@ def simulators() -> Iterator[dict]:
     yield sims
     for sim in sims.values():
         sim.stop()
+
+
+@functools.cache
+def _boto3_session() -> boto3.Session:
+    return boto3.Session()
 
 
 def _reset_process_state() -> None:
@@ -63,6 +70,9 @@ def env(tmp_path: Path, simulators: dict, monkeypatch: pytest.MonkeyPatch) -> It
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     moto_patches.apply()
     with mock_aws():
+        # moto clears boto3's default session for each mock; a new one reloads every service
+        # model (about a third of a test's setup), so the tests share one.
+        boto3.DEFAULT_SESSION = _boto3_session()
         _reset_process_state()
         harness = Harness(tmp_path, simulators)
         for key, value in harness.create_resources().items():

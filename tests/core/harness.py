@@ -30,8 +30,10 @@ VENDORS = ("sms57", "kxt3", "smsadmin", "intl", "santo")
 
 
 @functools.cache
-def _template() -> Template:
-    return Template(ROOT / "template.yaml")
+def _template() -> tuple[Template, dict[str, str]]:
+    """template.yaml read once, and the environment its functions get."""
+    template = Template(ROOT / "template.yaml")
+    return template, template.functions()[0].env
 
 
 class Context:
@@ -161,13 +163,13 @@ class Harness:
     def create_resources(self) -> dict[str, str]:
         # Table and bucket exactly as template.yaml declares them; the queues and the event
         # capture are the harness's own (drained by hand, visibility 0).
-        template = _template()
-        builder = ResourceBuilder(template, lambda service: boto3.client(service, region_name=self.region))
+        template, env = _template()
+        self.s3 = boto3.client("s3", region_name=self.region)
+        clients = {"dynamodb": self.ddb, "s3": self.s3}
+        builder = ResourceBuilder(template, clients.__getitem__)
         builder.create_tables()
         builder.create_buckets()
-        env = template.functions()[0].env
         self.table, self.bucket = env["TABLE_NAME"], env["BULK_BUCKET"]
-        self.s3 = boto3.client("s3", region_name=self.region)
         self.queues = {}
         for name in ("send", "send-dlq", "dispatch", "dispatch-dlq", "events"):
             self.queues[name] = self.sqs.create_queue(QueueName=f"smsrelay-{name}")["QueueUrl"]
@@ -254,7 +256,7 @@ class Harness:
             "awsRegion": "us-east-1",
         }
 
-    def run_all(self, *, settle: Callable[[], bool] | None = None, timeout_s: float = 10) -> None:
+    def run_all(self, *, settle: Callable[[], bool] | None = None, timeout_s: float = 30) -> None:
         """Drain send and dispatch, then wait until `settle()` holds (pushes arrive on their own)."""
         self.drain("send", "send")
         self.drain("dispatch", "dispatch")
