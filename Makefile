@@ -1,10 +1,11 @@
-# smsrelay: `make demo` runs the whole system locally, `make test` runs every check.
+# smsrelay: `make demo` runs the whole system locally, `make test` runs every check, `make check`
+# is the fast loop while coding (lint and the tests not marked slow).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test unit lint demo local bench clean
+.PHONY: install test check unit fast lint demo local bench clean
 
 install: $(STAMP)
 
@@ -20,6 +21,12 @@ lint: install
 
 unit: install
 	$(BIN)/pytest
+
+fast: install
+	$(BIN)/pytest -m "not slow"
+
+# Lint and the fast tests: under 3 minutes on 2 cores. `make test` runs the slow ones too.
+check: lint fast
 
 # Everything CI runs: lint, template checks (cfn-lint, sam validate, checkov) and sam build, the tests, the demo.
 test: lint sam-check unit demo

@@ -171,6 +171,7 @@ def request_ids(env: Harness) -> list[str]:
     return [i["request_id"]["S"] for i in items]
 
 
+@pytest.mark.slow
 def test_a_reading_job_that_runs_out_of_time_resumes_where_it_stopped(
     env: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:

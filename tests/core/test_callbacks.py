@@ -523,6 +523,7 @@ def test_an_undelivered_report_without_desc_does_not_keep_the_send_description(e
     assert after["description"] == "undelivered (errorCode 16)"
 
 
+@pytest.mark.slow
 def test_a_push_of_many_reports_is_read_moved_and_published_in_batches(env: Harness) -> None:
     """150 reports in one sms57 push (one of them twice, one for a reference nobody sent): the
     references are read 100 at a time, the messages moved 99 to a transaction, announced 10 to a call."""

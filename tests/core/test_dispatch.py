@@ -39,6 +39,7 @@ def test_native_scheduling_passes_the_time_to_the_vendor(env: Harness, vendor: s
         assert record.extra[key] == at.strftime("%Y-%m-%d %H:%M:%S")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("vendor", ["sms57", "santo"])
 def test_scheduled_send_without_native_support_is_held_until_due(
     env: Harness, vendor: str, monkeypatch: pytest.MonkeyPatch

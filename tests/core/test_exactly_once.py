@@ -100,6 +100,7 @@ def count_calls(env: Harness, body: dict) -> int:
 # --------------------------------------------------------------------------- crashes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", ["small", "big"])
 def test_killed_at_any_step_of_acceptance_then_retried_sends_each_recipient_once(
     env: Harness, monkeypatch: pytest.MonkeyPatch, size: str
@@ -145,6 +146,7 @@ def test_killed_at_any_step_of_acceptance_then_retried_sends_each_recipient_once
         assert [got[n[-10:]] for n in numbers] == [1, 1, 1, 1], request_id
 
 
+@pytest.mark.slow
 def test_killed_mid_acceptance_without_a_retry_is_finished_by_the_sweeper(
     env: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -254,6 +256,7 @@ def test_every_entry_point_retried_is_one_request(env: Harness) -> None:
 # --------------------------------------------------------------------------- bounded answers
 
 
+@pytest.mark.slow
 def test_a_big_answer_with_a_client_ref_is_bounded_and_a_retry_sends_nothing(
     env: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -290,6 +293,7 @@ def test_a_big_answer_with_a_client_ref_is_bounded_and_a_retry_sends_nothing(
     assert len(json.dumps(item["Item"])) < 40_000  # the stored answer is bounded too
 
 
+@pytest.mark.slow
 def test_every_rejection_is_read_back_page_by_page(env: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     reconfigure(monkeypatch, PART_SIZE="100")
     rows = [f"12{n:05d}" if n % 3 else f"+86139{n:07d}1" for n in range(450)]

@@ -337,6 +337,7 @@ def test_dispatch_dying_after_accept_makes_recipients_unknown(
     assert_promises(env, answer["request_id"])
 
 
+@pytest.mark.slow
 def test_attempt_outliving_its_lease_still_records_the_vendor_reference(
     env: Harness, restore_sims: dict, atomic_store: None
 ) -> None:

@@ -36,6 +36,7 @@ def test_window_is_validated(env: Harness) -> None:
         assert status == 400 and answer["errors"][0]["field"].startswith("window"), answer
 
 
+@pytest.mark.slow
 def test_chunk_outside_the_window_is_held_until_it_opens(
     env: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:

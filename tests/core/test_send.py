@@ -113,6 +113,7 @@ def test_routing_rules_pick_vendor_by_country_prefix(env: Harness, monkeypatch: 
     assert [env.message(m)["vendor"] for m in answer["message_ids"]] == ["kxt3", "santo"]
 
 
+@pytest.mark.slow
 def test_a_big_request_is_taken_in_after_the_answer_with_exactly_the_expected_calls(
     env: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -230,6 +230,7 @@ def test_a_recipient_left_queued_under_a_finished_chunk_is_made_unknown_never_re
     assert len(sends(env, "sms57")) == 1
 
 
+@pytest.mark.slow
 def test_two_sweeps_at_once_take_a_lost_chunk_over_once(
     env: Harness, monkeypatch: pytest.MonkeyPatch, atomic_store: None
 ) -> None:
@@ -248,6 +249,7 @@ def test_two_sweeps_at_once_take_a_lost_chunk_over_once(
     assert len(sends(env, "sms57")) == 1 and len(env.simulators["sms57"].accepted) == 2
 
 
+@pytest.mark.slow
 def test_a_split_chunk_is_never_resent_by_the_sweeper(
     env: Harness, monkeypatch: pytest.MonkeyPatch, atomic_store: None
 ) -> None:

@@ -9,10 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 from smsrelay_local.cli import build_parser
 
 from .conftest import write_fake_project
+
+pytestmark = pytest.mark.slow  # starts the command in a subprocess
 
 
 def test_parser_defaults_and_params() -> None:

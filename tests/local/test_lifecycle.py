@@ -16,6 +16,8 @@ from tests.helpers import wait_until
 
 from .conftest import write_fake_project
 
+pytestmark = pytest.mark.slow  # starts and stops local stacks
+
 
 def _port_open(port: int) -> bool:
     with socket.socket() as s:

@@ -8,11 +8,14 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 import requests
 from smsrelay_local.stack import LocalStack, Template, mask_number, status_line
 from smsrelay_local.stack.sqs import json_path, transform_input
 
 from tests.helpers import wait_until
+
+pytestmark = pytest.mark.slow  # a local stack, waits out redeliveries
 
 
 def items(stack: LocalStack, key: str) -> list[dict]:

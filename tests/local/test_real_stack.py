@@ -13,6 +13,8 @@ import pytest
 import requests
 from smsrelay_local.stack import LocalStack, Template, default_template
 
+pytestmark = pytest.mark.slow  # a local stack of the real template
+
 TEMPLATE = default_template()
 VENDORS = ["sms57", "kxt3", "smsadmin", "intl", "santo"]
 

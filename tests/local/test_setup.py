@@ -27,6 +27,8 @@ from smsrelay_local.setup import (
 )
 from smsrelay_local.stack import LocalStack, default_template
 
+pytestmark = pytest.mark.slow  # local stacks for the setup command
+
 STACK = "acme-sms"
 
 

@@ -442,6 +442,7 @@ def test_parse_push_arbitrary_text(text: str, prefix: str) -> None:
     _only_parse_errors(RawRequest("POST", body=(prefix + text).encode("utf-8", "surrogatepass")))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(envelope=envelopes)
 def test_parse_push_near_valid_envelopes(envelope: dict[str, object]) -> None:
@@ -469,6 +470,7 @@ answer_texts = (
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(text=answer_texts)
 def test_answer_parsers_raise_only_vendor_errors(text: str) -> None:

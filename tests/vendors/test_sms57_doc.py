@@ -403,6 +403,7 @@ def test_parse_push_raises_only_parse_errors_on_bytes(
         )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(payload=st.one_of(json_values, st.lists(records, max_size=4), records))
 def test_parse_push_raises_only_parse_errors_on_json(payload: Any) -> None:
@@ -423,6 +424,7 @@ answers = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(text=answers)
 def test_answer_readers_raise_only_vendor_errors(text: str) -> None:
