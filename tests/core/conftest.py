@@ -47,7 +47,9 @@ def _reset_process_state() -> None:
 
 
 @pytest.fixture
-def env(tmp_path: Path, simulators: dict, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+def env(
+    tmp_path: Path, simulators: dict, monkeypatch: pytest.MonkeyPatch, atomic_store: None
+) -> Iterator[Harness]:
     for sim in simulators.values():
         sim.reset()
         sim.push_url = None
@@ -89,12 +91,26 @@ def env(tmp_path: Path, simulators: dict, monkeypatch: pytest.MonkeyPatch) -> It
 
 @pytest.fixture
 def atomic_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DynamoDB applies each conditional write atomically; moto does not lock between threads.
-    Serialise moto's write operations so concurrency tests test our code, not the emulator."""
+    """DynamoDB applies each call atomically; moto does not lock between threads, and the harness
+    runs pushes (its callback server) and concurrency tests in threads beside the test's own
+    calls. Every test serialises moto's DynamoDB operations, so they test our code, not the
+    emulator (without it a push could see half of a dispatch transaction at load)."""
     from moto.dynamodb.models import DynamoDBBackend
 
+    moto_patches.apply()  # first: what is wrapped here is put back after the test
     lock = threading.RLock()
-    for name in ("update_item", "put_item", "delete_item", "transact_write_items", "get_item"):
+    for name in (
+        "get_item",
+        "put_item",
+        "update_item",
+        "delete_item",
+        "query",
+        "scan",
+        "batch_get_item",
+        "batch_write_item",
+        "transact_get_items",
+        "transact_write_items",
+    ):
         original = getattr(DynamoDBBackend, name)
 
         def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:

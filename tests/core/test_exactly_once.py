@@ -202,7 +202,7 @@ def test_an_sqs_request_redelivered_after_a_crash_is_the_same_request(env: Harne
 # --------------------------------------------------------------------------- duplicates
 
 
-def test_the_same_client_ref_sent_twenty_times_at_once_is_sent_once(env: Harness, atomic_store: None) -> None:
+def test_the_same_client_ref_sent_twenty_times_at_once_is_sent_once(env: Harness) -> None:
     numbers = numbers_for(2, 3)
     body = {"recipients": numbers, "content": TEXT, "vendor": "sms57", "client_ref": "order-42-otp"}
     answers: list[tuple[int, Any]] = []

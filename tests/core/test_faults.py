@@ -273,7 +273,7 @@ def test_same_chunk_delivered_twice_sends_once(env: Harness) -> None:
     assert set(final.values()) == {"submitted"} and len(sends(env, "kxt3")) == 1
 
 
-def test_same_chunk_delivered_concurrently_sends_once(env: Harness, atomic_store: None) -> None:
+def test_same_chunk_delivered_concurrently_sends_once(env: Harness) -> None:
     from smsrelay.models import DispatchChunk
     from smsrelay.service.dispatch import Dispatcher, Redeliver
 
@@ -339,7 +339,7 @@ def test_dispatch_dying_after_accept_makes_recipients_unknown(
 
 @pytest.mark.slow
 def test_attempt_outliving_its_lease_still_records_the_vendor_reference(
-    env: Harness, restore_sims: dict, atomic_store: None
+    env: Harness, restore_sims: dict
 ) -> None:
     """A slow vendor call outlives the lease: a redelivery marks the chunk unknown (it cannot know
     better); when the slow attempt then gets its answer, the messages get their references, so
@@ -438,7 +438,7 @@ def test_reports_out_of_order_never_move_a_final_status(env: Harness) -> None:
         assert len(env.message(mid)["history"]) == 3
 
 
-def test_overlapping_polls_apply_each_report_once(env: Harness, atomic_store: None) -> None:
+def test_overlapping_polls_apply_each_report_once(env: Harness) -> None:
     from smsrelay.service import poll
 
     numbers = [f"+86138000000{n:02d}" for n in range(1, 11)]

@@ -184,7 +184,7 @@ def _sweep_twice_at_once(env: Harness) -> list[dict]:
 
 
 def test_a_recipient_the_vendor_answer_left_out_is_unknown_and_never_resent(
-    env: Harness, monkeypatch: pytest.MonkeyPatch, atomic_store: None
+    env: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reconfigure(monkeypatch, QUEUED_LIMIT_S="1")
     _answer_without_the_last_result(monkeypatch)
@@ -203,7 +203,7 @@ def test_a_recipient_the_vendor_answer_left_out_is_unknown_and_never_resent(
 
 
 def test_a_recipient_left_queued_under_a_finished_chunk_is_made_unknown_never_resent(
-    env: Harness, monkeypatch: pytest.MonkeyPatch, atomic_store: None
+    env: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Whatever left it there (here: a dispatcher that ignored a missing result, as ours once
     did), a queued recipient under a chunk that is done is never sent again by the sweeper."""
@@ -232,7 +232,7 @@ def test_a_recipient_left_queued_under_a_finished_chunk_is_made_unknown_never_re
 
 @pytest.mark.slow
 def test_two_sweeps_at_once_take_a_lost_chunk_over_once(
-    env: Harness, monkeypatch: pytest.MonkeyPatch, atomic_store: None
+    env: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reconfigure(monkeypatch, QUEUED_LIMIT_S="1")
     answer = env.send(
@@ -250,9 +250,7 @@ def test_two_sweeps_at_once_take_a_lost_chunk_over_once(
 
 
 @pytest.mark.slow
-def test_a_split_chunk_is_never_resent_by_the_sweeper(
-    env: Harness, monkeypatch: pytest.MonkeyPatch, atomic_store: None
-) -> None:
+def test_a_split_chunk_is_never_resent_by_the_sweeper(env: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     """kxt3 refuses a request for one unnamed bad number (310): the chunk is split until it
     stands alone. Two sweeps at once after every step (each waiting half counts as late here)
     may take a half over, never a split chunk: every good number is accepted once."""
