@@ -30,7 +30,7 @@ VARIANTS: dict[str, dict[str, str]] = {
         "StaticEgress": "existing-subnets",
         "EgressSubnetIds": "subnet-0a1b2c3d4e5f60718,subnet-0f1e2d3c4b5a69788",
         "EgressSecurityGroupIds": "sg-0a1b2c3d4e5f60718",
-        "Kxt3BalanceAlarmThreshold": "",
+        "VendorSecretPrefix": "acme/sms/",
     },
 }
 

@@ -44,12 +44,13 @@ TEXT = "【Acme】Your code is 4711"
 
 def reconfigure(monkeypatch: pytest.MonkeyPatch, **environment: str) -> None:
     """Set environment variables and start every function cold, as a new deployment would."""
-    from smsrelay import config, vendor_config
-
     for key, value in environment.items():
         monkeypatch.setenv(key, value)
-    config.get_settings.cache_clear()
-    vendor_config.reset_caches()
+    cold_start()
+
+
+def cold_start() -> None:
+    """Every function starts cold: its dependencies (settings, adapters) are built again."""
     for name in [n for n in sys.modules if n.startswith("smsrelay_fn_")]:
         del sys.modules[name]
 
@@ -59,11 +60,9 @@ def route(monkeypatch: pytest.MonkeyPatch, *vendors: str, prefix: str = "+86") -
 
 
 def vendor_settings(env: Harness, overrides: dict[str, dict]) -> None:
-    """Rewrite the vendor settings file and forget cached adapters."""
-    from smsrelay import vendor_config
-
+    """Rewrite the vendor settings file; functions start cold with it."""
     env.write_vendor_settings(overrides)
-    vendor_config.reset_caches()
+    cold_start()
 
 
 def sends(env: Harness, vendor: str) -> list[dict]:

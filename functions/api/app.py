@@ -10,19 +10,19 @@ from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from smsrelay.config import get_settings
-from smsrelay.dal import NotFound, Store
+from smsrelay.dal import NotFound
+from smsrelay.deps import Deps
 from smsrelay.numbers import InvalidNumber
 from smsrelay.observability import logger, metrics, tracer
 from smsrelay.service import status, suppression
 
-settings = get_settings()
+deps = Deps.from_env()
 app = APIGatewayRestResolver()
 
 
 @app.get("/messages/<message_id>")
 def get_message(message_id: str) -> Response:
-    view = status.get_message(Store(settings), message_id)
+    view = status.get_message(deps.store, message_id)
     return Response(200, "application/json", view.model_dump_json())
 
 
@@ -40,14 +40,14 @@ def _limit(query: dict[str, str]) -> int:
 @app.get("/requests/<request_id>")
 def get_request(request_id: str) -> Response:
     query = app.current_event.query_string_parameters or {}
-    view = status.get_request(Store(settings), request_id, query.get("next_token"), _limit(query))
+    view = status.get_request(deps.store, request_id, query.get("next_token"), _limit(query))
     return Response(200, "application/json", view.model_dump_json())
 
 
 @app.get("/requests/<request_id>/rejections")
 def get_rejections(request_id: str) -> Response:
     query = app.current_event.query_string_parameters or {}
-    view = status.get_rejections(Store(settings), request_id, query.get("next_token"), _limit(query))
+    view = status.get_rejections(deps.store, request_id, query.get("next_token"), _limit(query))
     return Response(200, "application/json", view.model_dump_json(exclude_none=True))
 
 
@@ -55,7 +55,7 @@ def get_rejections(request_id: str) -> Response:
 def list_suppressions() -> Response:
     query = app.current_event.query_string_parameters or {}
     try:
-        page = suppression.page(Store(settings), _limit(query), query.get("next_token"))
+        page = suppression.page(deps, _limit(query), query.get("next_token"))
     except ValueError as exc:
         return Response(400, "application/json", json.dumps({"message": str(exc)}))
     return Response(200, "application/json", json.dumps(page, ensure_ascii=False))
@@ -63,7 +63,7 @@ def list_suppressions() -> Response:
 
 @app.put("/suppressions/<number>")
 def add_suppression(number: str) -> Response:
-    e164, added = suppression.add(unquote(number), Store(settings))
+    e164, added = suppression.add(unquote(number), deps)
     return Response(
         201 if added else 200, "application/json", json.dumps({"number": e164, "suppressed": True})
     )
@@ -71,7 +71,7 @@ def add_suppression(number: str) -> Response:
 
 @app.delete("/suppressions/<number>")
 def remove_suppression(number: str) -> Response:
-    e164, removed = suppression.remove(unquote(number), Store(settings))
+    e164, removed = suppression.remove(unquote(number), deps)
     if not removed:
         raise NotFound(f"{e164} is not suppressed")
     return Response(200, "application/json", json.dumps({"number": e164, "suppressed": False}))

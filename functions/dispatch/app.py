@@ -8,12 +8,13 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from smsrelay.aws import client
-from smsrelay.config import get_settings
+from smsrelay.deps import Deps
 from smsrelay.models import DispatchChunk
 from smsrelay.observability import logger, metrics, tracer
 from smsrelay.service.dispatch import Dispatcher, Redeliver
 
-settings = get_settings()
+deps = Deps.from_env()
+dispatcher = Dispatcher(deps)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
@@ -21,11 +22,11 @@ def record_handler(record: SQSRecord) -> str:
     chunk = DispatchChunk.model_validate_json(record.body)
     logger.append_keys(chunk_id=chunk.chunk_id, vendor=chunk.vendor)
     try:
-        return Dispatcher(settings).dispatch(chunk)
+        return dispatcher.dispatch(chunk)
     except Redeliver as again:
         # Back off through the visibility timeout, then fail this record so SQS brings it back.
         client("sqs").change_message_visibility(
-            QueueUrl=settings.dispatch_queue_url,
+            QueueUrl=deps.settings.dispatch_queue_url,
             ReceiptHandle=record.receipt_handle,
             VisibilityTimeout=min(43_200, max(0, again.delay_s)),
         )

@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from smsrelay.config import get_settings
+from smsrelay.deps import Deps
 from smsrelay.entry import (
     Delivered,
     InvalidRequest,
@@ -27,8 +27,8 @@ from smsrelay.models import AcceptJob, SendAnswer, SendPart
 from smsrelay.observability import logger, metrics, tracer
 from smsrelay.service.accept import Acceptance, AcceptInProgress, Delivery, RequestRefused, upload_request
 
-settings = get_settings()
-acceptance = Acceptance(settings)
+deps = Deps.from_env()
+acceptance = Acceptance(deps)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 api = APIGatewayRestResolver()
 _invocation: dict[str, Any] = {}

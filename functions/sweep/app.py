@@ -6,15 +6,15 @@ import dataclasses
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from smsrelay.config import get_settings
+from smsrelay.deps import Deps
 from smsrelay.observability import logger, metrics, tracer
 from smsrelay.service import sweep
 
-settings = get_settings()
+deps = Deps.from_env()
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return dataclasses.asdict(sweep.run(settings))
+    return dataclasses.asdict(sweep.run(deps))

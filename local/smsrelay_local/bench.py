@@ -251,15 +251,15 @@ def fanout_floors(
 
 
 def run_fanout(stack: Any, n: int) -> dict[str, Any]:
-    from smsrelay.config import get_settings
-    from smsrelay.vendor_config import get_adapter
+    from smsrelay.deps import Deps
 
+    deps = Deps.from_env()  # the stack's function environment
     sim = stack.simulators["sms57"]
     sim.push_url = None  # push off: reports wait for a pull that never comes
     _quiesce(stack)
     bare = bare_batch_write(stack, n)
-    max_batch = get_adapter("sms57").batch_limit
-    part_size = get_settings().part_size
+    max_batch = deps.vendors.adapter("sms57").batch_limit
+    part_size = deps.settings.part_size
     sim.reset()
     sim.balance = 1e12  # 厘: a million messages and more; an account running dry is a fault case, not this
     stack.reset_aws_requests()
@@ -281,7 +281,7 @@ def run_fanout(stack: Any, n: int) -> dict[str, Any]:
     vendor_calls = sum(1 for r in sim.requests if r["path"].rstrip("/") == "/sms")
     parts = math.ceil(n / part_size)
     chunks = _chunk_count(stack, request_id, n, max_batch)
-    window = get_settings().health_window_s
+    window = deps.settings.health_window_s
     health_windows = int(ended // window) - int(began // window) + 1
     floors = fanout_floors(
         n, chunks, parts, max_batch, part_size, health_windows, dict(stack.aws.sqs_payloads)
@@ -564,7 +564,7 @@ def run_cpu(n: int, memory_n: int) -> dict[str, Any]:
         return json.loads(out.read_text())
 
 
-def _stub_everything(captured: dict[str, list[str]]) -> dict[str, int]:
+def _stub_everything(captured: dict[str, list[str]], deps: Any) -> dict[str, int]:
     """Every AWS call answered in memory (at botocore's _make_api_call, so our own serialisation
     still counts); the request and part records kept in a dict (their conditional moves are
     DynamoDB's work, not ours); S3 objects in a dict; the vendor's HTTP answered by the sms57
@@ -576,7 +576,6 @@ def _stub_everything(captured: dict[str, list[str]]) -> dict[str, int]:
     from botocore.response import StreamingBody
     from smsrelay import dal
     from smsrelay.models import RequestState
-    from smsrelay.vendor_config import get_adapter
     from werkzeug.test import Client
 
     from .simulators.sms57 import Sms57Simulator
@@ -630,22 +629,22 @@ def _stub_everything(captured: dict[str, list[str]]) -> dict[str, int]:
         return records[request_id]
 
     fake = {
-        "create_request": lambda self, record: records.setdefault(record.request_id, record) is record,
-        "load_request": load,
-        "take_request": lambda self, *a: True,
-        "release_request": lambda self, *a: None,
+        "create": lambda self, record: records.setdefault(record.request_id, record) is record,
+        "load": load,
+        "take": lambda self, *a: True,
+        "release": lambda self, *a: None,
         "save_cursor": lambda self, *a: True,
         "set_parts_total": parts_total,
-        "finish_request": finish,
+        "finish": finish,
         "mark_announced": lambda self, request_id: None,
         "claim_part": lambda self, *a: "writing",
         "release_part": lambda self, *a: None,
         "complete_part": done_part,
-        "list_parts": lambda self, *a: [],
+        "list_parts": lambda self, *a, **kw: [],
         "mark_part_enqueued": lambda self, *a: None,
     }
     for name, method in fake.items():
-        setattr(dal.Store, name, method)
+        setattr(dal.RequestStore, name, method)
 
     # The vendor: the sms57 simulator's answer to the first call, replayed for every later one.
     sim = Sms57Simulator(seed=1)
@@ -669,7 +668,7 @@ def _stub_everything(captured: dict[str, list[str]]) -> dict[str, int]:
             canned["answer"] = response
         return canned["answer"]
 
-    get_adapter("sms57").http.session.request = request  # type: ignore[method-assign]
+    deps.vendors.adapter("sms57").http.session.request = request  # type: ignore[method-assign]
     return calls
 
 
@@ -678,22 +677,21 @@ def worker(out: Path, n: int, memory_n: int) -> None:
     import tracemalloc
     import uuid
 
-    from smsrelay.config import get_settings
+    from smsrelay.deps import Deps
     from smsrelay.entry import parse_request
     from smsrelay.models import AcceptJob, DispatchChunk, SendPart
     from smsrelay.observability import logger
     from smsrelay.service.accept import Acceptance, Delivery
     from smsrelay.service.dispatch import Dispatcher
-    from smsrelay.vendor_config import get_adapter
 
     logger.setLevel("ERROR")
     warnings.filterwarnings("ignore")
     captured: dict[str, list[str]] = {}
-    calls = _stub_everything(captured)
     send_queue = os.environ["SEND_QUEUE_URL"]
     os.environ["SYNC_ACCEPT_LIMIT"] = "1"  # every size takes the path a big request takes
-    get_settings.cache_clear()
-    acceptance = Acceptance(get_settings())
+    deps = Deps.from_env()
+    calls = _stub_everything(captured, deps)
+    acceptance = Acceptance(deps)
 
     def taken(kind: type[Any]) -> list[Any]:
         bodies = captured.pop(send_queue, [])
@@ -724,7 +722,7 @@ def worker(out: Path, n: int, memory_n: int) -> None:
 
     send_all(2000)  # warm: first adapter, first pydantic schemas
     accept_s, read_s, part_s = send_all(n)
-    limit = get_adapter("sms57").batch_limit
+    limit = deps.vendors.adapter("sms57").batch_limit
     chunk_numbers = numbers("sms57", limit)
     chunk_count = max(1, n // limit)
 
@@ -740,12 +738,12 @@ def worker(out: Path, n: int, memory_n: int) -> None:
             }
         )
 
-    dispatcher = Dispatcher()
+    dispatcher = Dispatcher(deps)
     dispatcher.dispatch(chunk(0))  # warm, and fills the canned vendor answer
     bodies = [chunk(i).model_dump_json() for i in range(chunk_count)]
     t0 = time.process_time()
     for body in bodies:  # as the handler does: parse the queue body, dispatch
-        Dispatcher().dispatch(DispatchChunk.model_validate_json(body))
+        Dispatcher(deps).dispatch(DispatchChunk.model_validate_json(body))
     dispatch_s = time.process_time() - t0
     dispatched = chunk_count * limit
 
@@ -771,7 +769,7 @@ def worker(out: Path, n: int, memory_n: int) -> None:
     part_peak = (
         peak(lambda: acceptance.process_part(SendPart.model_validate_json(first), delivery())) if first else 0
     )
-    dispatch_peak = peak(lambda: Dispatcher().dispatch(DispatchChunk.model_validate_json(bodies[0])))
+    dispatch_peak = peak(lambda: Dispatcher(deps).dispatch(DispatchChunk.model_validate_json(bodies[0])))
     result = {
         "recipients": n,
         "send_us_per_recipient": (accept_s + read_s + part_s) * 1e6 / n,

@@ -61,6 +61,13 @@ PUSH_NOTES: dict[str, PushNotes] = {
     ),
 }
 
+# A vendor without notes of its own yet (a new adapter): what holds for every vendor.
+GENERIC_NOTES = PushNotes(
+    "its reports and replies, by POST or GET (its adapter's parse_push reads them)",
+    "register the URL as its report/MO push URL",
+    True,
+)
+
 # Settings an operator answers (the vendor's own fields); tuning fields stay for --file.
 _PROMPTED_COMMON = ("base_url",)
 _TUNING_TYPES = (int, float, bool)
@@ -340,12 +347,12 @@ def setup(
     if vendor not in VENDOR_IDS:
         raise SetupError(f"unknown vendor {vendor!r}: one of {', '.join(VENDOR_IDS)}")
     outputs = stack_outputs(client(session, "cloudformation", endpoint_url), stack, session.region_name)
-    cap = vendor.capitalize()
-    arn = outputs.get(f"{cap}SecretArn")
-    if not arn:
+    names = outputs.get("VendorSecretNames")
+    if not names:
         raise SetupError(
-            f"stack {stack!r} has no output {cap}SecretArn: update it to this version (sam deploy)"
+            f"stack {stack!r} has no output VendorSecretNames: update it to this version (sam deploy)"
         )
+    arn = names.replace("<vendor>", vendor)  # the secret's name: Secrets Manager takes it for its ARN
     secretsmanager = client(session, "secretsmanager", endpoint_url)
     current = read_secret(secretsmanager, arn)
     given = load_file(file, vendor) if file else {}
@@ -357,17 +364,17 @@ def setup(
     token = merged["callback_token"]
     urls = [
         outputs[key].replace("<token>", token)
-        for key in (f"{cap}CallbackUrl", f"{cap}CallbackHttpUrl")
+        for key in (f"{vendor}CallbackUrl", f"{vendor}CallbackHttpUrl")
         if outputs.get(key)
     ]
     if not urls:
         raise SetupError(
-            f"stack {stack!r} has no output {cap}CallbackUrl: update it to this version (sam deploy)"
+            f"stack {stack!r} has no output {vendor}CallbackUrl: add {vendor} to its Vendors parameter (sam deploy)"
         )
     ec2 = client(session, "ec2", endpoint_url) if outputs.get("EgressMode") == "existing-subnets" else None
     addresses, why = egress_addresses(outputs, ec2)
     ack = adapter_class(vendor).push_ack
-    notes = PUSH_NOTES[vendor]
+    notes = PUSH_NOTES.get(vendor, GENERIC_NOTES)
     return SetupResult(
         vendor=vendor,
         secret_arn=arn,

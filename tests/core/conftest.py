@@ -33,17 +33,17 @@ def _boto3_session() -> boto3.Session:
 
 
 def _reset_process_state() -> None:
-    from smsrelay import aws, config, vendor_config
+    from aws_lambda_powertools.utilities import parameters
+    from smsrelay import aws
     from smsrelay.observability import metrics
 
     aws.reset_clients()
-    config.get_settings.cache_clear()
-    vendor_config.reset_caches()
+    parameters.clear_caches()
     metrics.clear_metrics()
     import sys
 
     for name in [n for n in sys.modules if n.startswith("smsrelay_fn_")]:
-        del sys.modules[name]  # handlers read settings at import: a fresh cold start per test
+        del sys.modules[name]  # handlers build their dependencies at import: a fresh cold start per test
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""An in-process smsrelay on moto (`mock_aws`) with the five vendor simulators.
+"""An in-process smsrelay on moto (`mock_aws`) with every vendor's simulator.
 
 Functions are the real handlers of functions/*/app.py, called with the events Lambda would
 give them; the queues are drained by hand so a test decides when dispatch runs."""
@@ -9,6 +9,7 @@ import base64
 import functools
 import importlib.util
 import json
+import os
 import sys
 import threading
 import time
@@ -20,13 +21,14 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import boto3
+from smsrelay_local.simulators import SIMULATED
 from smsrelay_local.stack import Template
 from smsrelay_local.stack.resources import ResourceBuilder
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 ROOT = Path(__file__).resolve().parents[2]
-VENDORS = ("sms57", "kxt3", "smsadmin", "intl", "santo")
+VENDORS: tuple[str, ...] = SIMULATED  # every vendor with a simulator (test_real_stack: = the template's)
 
 
 @functools.cache
@@ -55,15 +57,28 @@ _loading = threading.Lock()
 
 
 def load_function(name: str) -> ModuleType:
+    """functions/<name>/app.py; `callback_<vendor>` is functions/callback/ configured for that vendor."""
     module_name = f"smsrelay_fn_{name}"
+    directory, env = name, {}
+    if name.startswith("callback_"):  # as the template configures Callback<vendor>Function
+        directory, env = "callback", {"CALLBACK_VENDOR": name.removeprefix("callback_")}
     with _loading:  # concurrent invocations of a cold function wait for its one import
         if module_name in sys.modules:
             return sys.modules[module_name]
-        spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
+        spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / directory / "app.py")
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
-        spec.loader.exec_module(module)
+        saved = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)  # read at import, as on Lambda's cold start
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
         return module
 
 

@@ -14,11 +14,13 @@ from collections.abc import Iterator
 from urllib.parse import quote_from_bytes, urlencode
 
 import pytest
+from smsrelay.deps import Deps
 from smsrelay.service.callbacks import MAX_BODY_BYTES
 
 from tests.helpers import (
     ACKS,
     callback_event,
+    cold_start,
     gb2312_form,
     load,
     scan_all,
@@ -229,9 +231,7 @@ def test_wrong_vendor_credentials_are_refused_and_store_nothing(env: Harness) ->
 
 def test_allowed_ips_refuse_other_sources(env: Harness) -> None:
     env.write_vendor_settings({v: {"allowed_ips": ["198.51.100.0/24", "2001:db8::/32"]} for v in VENDORS})
-    from smsrelay import vendor_config
-
-    vendor_config.reset_caches()
+    cold_start()
     views = {vendor: submitted(env, vendor) for vendor in VENDORS}
     before = Snapshot(env)
     for vendor, view in views.items():
@@ -618,7 +618,7 @@ def test_reports_out_of_order_never_change_a_final_status(env: Harness, vendor: 
 
 
 def test_late_submitted_write_after_delivery_changes_nothing(env: Harness) -> None:
-    from smsrelay.dal import Store, Transition
+    from smsrelay.dal import Transition
     from smsrelay.models import Status
 
     view = submitted(env, "sms57")
@@ -636,7 +636,7 @@ def test_late_submitted_write_after_delivery_changes_nothing(env: Harness) -> No
             vendor="sms57",
             vendor_ref="LATE",
         )
-        applied, conflicts = Store().apply_transitions([late])
+        applied, conflicts = Deps.from_env().store.apply_transitions([late])
         assert (applied, conflicts) == ([], [late])
     assert env.message(view["message_id"]) == delivered
     counts = env.request(request_id)["counts"]
@@ -655,11 +655,11 @@ def test_store_down_answers_503_so_the_vendor_retries(
     view = submitted(env, vendor)
     event = report_event(env, vendor, view["vendor_ref"], view["to"])
 
-    def down(operation: str, **kwargs: object) -> None:
+    def down(table: dal.Table, operation: str, **kwargs: object) -> None:
         raise dal.StoreError(f"DynamoDB {operation} failed: ServiceUnavailable")
 
     with monkeypatch.context() as patch:
-        patch.setattr(dal, "_call", down)
+        patch.setattr(dal.Table, "call", down)
         answer = push(env, vendor, event)
     assert answer["statusCode"] == 503 and answer["body"] != ACKS[vendor][0]
     assert env.message(view["message_id"])["status"] == "submitted"
@@ -715,9 +715,7 @@ def test_no_full_number_and_no_secret_in_any_log_line(
                 hashlib.md5(value.encode()).hexdigest().upper(),
             ]
     env.write_vendor_settings()
-    from smsrelay import vendor_config
-
-    vendor_config.reset_caches()
+    cold_start()
     env.start_callback_server()
     answers = {
         vendor: env.send(

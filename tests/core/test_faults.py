@@ -15,6 +15,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from smsrelay.deps import Deps
 
 from tests.helpers import (
     TEXT,
@@ -28,7 +29,7 @@ from tests.helpers import (
     wait_until,
 )
 
-from .harness import Harness
+from .harness import VENDORS, Harness
 
 # --------------------------------------------------------------------------- vendor HTTP faults
 
@@ -46,7 +47,7 @@ def test_busy_answer_is_retried_and_succeeds(env: Harness, kind: str) -> None:
     assert accepted_numbers(env) == Counter({"3800000001": 1, "3800000002": 1})
 
 
-@pytest.mark.parametrize("vendor", ["sms57", "kxt3", "smsadmin", "intl", "santo"])
+@pytest.mark.parametrize("vendor", VENDORS)
 @pytest.mark.parametrize("kind", ["http500", "http502", "http504"])
 def test_an_answer_that_may_follow_an_accept_is_never_resent(env: Harness, vendor: str, kind: str) -> None:
     """A 500/502/504 can come after the vendor took the request (a proxy in front of it, an
@@ -201,16 +202,16 @@ def test_store_throttled_before_the_vendor_call_is_retried_safely(
 ) -> None:
     from smsrelay import dal
 
-    original, failures = dal._call, []
+    original, failures = dal.Table.call, []
 
-    def throttled(operation: str, **kwargs: Any) -> Any:
+    def throttled(table: dal.Table, operation: str, **kwargs: Any) -> Any:
         key = json.dumps(kwargs.get("Key", {}))
         if operation == "update_item" and '"C#' in key and not failures:
             failures.append(operation)  # the claim write fails once, past boto's own retries
             raise dal.StoreError("DynamoDB update_item failed: ProvisionedThroughputExceededException")
-        return original(operation, **kwargs)
+        return original(table, operation, **kwargs)
 
-    monkeypatch.setattr(dal, "_call", throttled)
+    monkeypatch.setattr(dal.Table, "call", throttled)
     answer = env.send({"recipients": ["+8613800000001"], "content": TEXT, "vendor": "kxt3"})
     drain_until_settled(env, answer["request_id"])
     assert failures == ["update_item"]
@@ -221,16 +222,16 @@ def test_store_throttled_before_the_vendor_call_is_retried_safely(
 def test_store_throttled_while_recording_never_resends(env: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     from smsrelay import dal
 
-    original, failures = dal._call, []
+    original, failures = dal.Table.call, []
 
-    def throttled(operation: str, **kwargs: Any) -> Any:
+    def throttled(table: dal.Table, operation: str, **kwargs: Any) -> Any:
         if operation == "transact_write_items" and not failures:
             failures.append(operation)
             raise dal.StoreError("DynamoDB transact_write_items failed: ThrottlingException")
-        return original(operation, **kwargs)
+        return original(table, operation, **kwargs)
 
     answer = env.send({"recipients": ["+8613800000001"], "content": TEXT, "vendor": "kxt3"})
-    monkeypatch.setattr(dal, "_call", throttled)  # dispatch's recording fails once
+    monkeypatch.setattr(dal.Table, "call", throttled)  # dispatch's recording fails once
     drain_until_settled(env, answer["request_id"])
     assert failures == ["transact_write_items"]
     final = assert_promises(env, answer["request_id"])
@@ -240,14 +241,14 @@ def test_store_throttled_while_recording_never_resends(env: Harness, monkeypatch
 def test_conditional_check_failure_keeps_counters_right(env: Harness) -> None:
     """A message moved by someone else while dispatch was calling: dispatch's write conflicts,
     the counters (moved in the same transaction) stay equal to the items."""
-    from smsrelay.dal import Store, Transition, utcnow
+    from smsrelay.dal import Transition, utcnow
     from smsrelay.models import Status
 
     answer = env.send(
         {"recipients": ["+8613800000001", "+8613800000002"], "content": TEXT, "vendor": "smsadmin"}
     )
     rid = answer["request_id"]
-    Store().apply_transitions(
+    Deps.from_env().store.apply_transitions(
         [
             Transition(
                 request_id=rid, index=1, previous=Status.QUEUED, status=Status.FAILED, at=utcnow(), to="x"
@@ -286,7 +287,7 @@ def test_same_chunk_delivered_concurrently_sends_once(env: Harness) -> None:
     def worker() -> None:
         start.wait()
         try:
-            outcomes.append(Dispatcher().dispatch(chunk))
+            outcomes.append(Dispatcher(Deps.from_env()).dispatch(chunk))
         except Redeliver:
             outcomes.append("redeliver")
 
@@ -353,10 +354,10 @@ def test_attempt_outliving_its_lease_still_records_the_vendor_reference(
     answer = env.send({"recipients": ["+8613800005040"], "content": TEXT, "vendor": "kxt3"})
     body = env.sqs.receive_message(QueueUrl=env.queues["dispatch"])["Messages"][0]["Body"]
     chunk = DispatchChunk.model_validate_json(body)
-    slow = threading.Thread(target=lambda: Dispatcher().dispatch(chunk))
+    slow = threading.Thread(target=lambda: Dispatcher(Deps.from_env()).dispatch(chunk))
     slow.start()
     time.sleep(1.1)
-    assert Dispatcher().dispatch(chunk) == "unknown"
+    assert Dispatcher(Deps.from_env()).dispatch(chunk) == "unknown"
     slow.join()
     rid = answer["request_id"]
     wait_until(lambda: messages(env, rid)[0]["status"] == "delivered", what="the report")
@@ -388,9 +389,8 @@ def test_report_before_its_message_is_stored(env: Harness, monkeypatch: pytest.M
     assert final == {"+8613800000001": "delivered"}
     history = [h["status"] for h in env.message(answer["message_ids"][0])["history"]]
     assert history == ["queued", "submitted", "delivered"]
-    from smsrelay.dal import Store
 
-    assert not list(Store().query_state("E#kxt3"))  # the kept report is gone once applied
+    assert not Deps.from_env().store.references.early_of("kxt3")  # the kept report is gone once applied
 
 
 def _delivered_kxt3(env: Harness, numbers: list[str]) -> dict:
@@ -453,7 +453,7 @@ def test_overlapping_polls_apply_each_report_once(env: Harness) -> None:
 
     def poller() -> None:
         start.wait()
-        summaries.append(poll.run(budget_s=5))
+        summaries.append(poll.run(Deps.from_env(), budget_s=5))
 
     threads = [threading.Thread(target=poller) for _ in range(2)]
     for t in threads:

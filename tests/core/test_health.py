@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from smsrelay.dal import HealthItem
+from smsrelay.deps import Deps
 
 from tests.helpers import TEXT, assert_promises, reconfigure, route, sends, vendor_settings
 
@@ -14,25 +16,19 @@ from .harness import Harness
 NUMBERS = ["+8613800000001", "+8613800000002"]
 
 
-def _health(vendor: str) -> dict:
-    from smsrelay.dal import Store
-    from smsrelay.suppression_dal import HealthStore
-
-    return HealthStore(Store()).get_many([vendor]).get(vendor, {})
+def _health(vendor: str) -> HealthItem:
+    return Deps.from_env().store.health.get(vendor)
 
 
 def _open_circuit(vendor: str, until: float) -> None:
-    from smsrelay.dal import Store
-    from smsrelay.suppression_dal import HealthStore
-
-    HealthStore(Store()).open_circuit(vendor, until, time.time())
+    Deps.from_env().store.health.open_circuit(vendor, until, time.time())
 
 
 def test_calls_are_counted_with_latency(env: Harness) -> None:
     env.send({"recipients": NUMBERS, "content": TEXT, "vendor": "sms57"})
     env.drain("dispatch", "dispatch")
     item = _health("sms57")
-    assert item["calls"] == 1 and item["errors"] == 0 and item["latency_ms"] >= 0
+    assert item.calls == 1 and item.errors == 0 and item.latency_ms >= 0
 
 
 def test_failing_vendor_opens_the_circuit_and_later_traffic_goes_to_the_next(
@@ -45,7 +41,7 @@ def test_failing_vendor_opens_the_circuit_and_later_traffic_goes_to_the_next(
     env.drain("dispatch", "dispatch")
     assert set(assert_promises(env, first["request_id"]).values()) == {"submitted"}  # failed over
     assert len(sends(env, "sms57")) == 3  # max_attempts, each one counted as an error
-    assert float(_health("sms57")["open_until"]) > time.time()
+    assert _health("sms57").open_until > time.time()
 
     second = env.send({"recipients": ["+8613800000003"], "content": TEXT})
     env.drain("dispatch", "dispatch")
@@ -92,7 +88,7 @@ def test_balance_below_min_balance_steers_traffic_away(env: Harness, monkeypatch
     route(monkeypatch, "sms57", "kxt3")
     vendor_settings(env, {"sms57": {"min_balance": 10**12}})
     env.poll()  # reads every balance
-    assert _health("sms57")["balance"]
+    assert _health("sms57").balance
     answer = env.send({"recipients": NUMBERS, "content": TEXT})
     env.drain("dispatch", "dispatch")
     assert not sends(env, "sms57") and len(sends(env, "kxt3")) == 1

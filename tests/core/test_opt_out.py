@@ -3,7 +3,7 @@ rejected `opted_out`, transactional ones still go; operators list, add and remov
 
 from __future__ import annotations
 
-from tests.helpers import wait_until
+from tests.helpers import reconfigure, wait_until
 
 from .harness import Harness
 
@@ -52,10 +52,7 @@ def test_reply_by_poll_with_chinese_keyword_and_ordinary_replies_do_not_suppress
 
 
 def test_keywords_are_configurable(env: Harness, monkeypatch) -> None:
-    from smsrelay import config
-
-    monkeypatch.setenv("OPT_OUT_KEYWORDS", '["N"]')
-    config.get_settings.cache_clear()
+    reconfigure(monkeypatch, OPT_OUT_KEYWORDS='["N"]')
     sim = env.simulators["smsadmin"]
     sim.inject_inbound("13800000075", "td")
     sim.inject_inbound("13800000076", "n")

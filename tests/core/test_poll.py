@@ -134,3 +134,21 @@ def test_sms57_pulls_are_applied_to_each_record_s_own_message(env: Harness) -> N
     env.poll()
     statuses = {env.message(m)["to"]: env.message(m)["status"] for m in answer["message_ids"]}
     assert statuses == {"+8613800000091": "delivered", "+8613800004040": "undelivered"}
+
+
+def test_poll_flags_each_balance_against_its_alarm_threshold(
+    env: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The balance alarm watches VendorBalanceLow: 1 where the balance read is below the vendor's
+    balance_alarm_below setting (its own unit), else 0; without the setting, the adapter's default."""
+    env.write_vendor_settings({"kxt3": {"balance_alarm_below": 10**12}, "sms57": {"balance_alarm_below": -1}})
+    capsys.readouterr()
+    env.poll()
+    low: dict[str, float] = {}
+    for line in capsys.readouterr().out.splitlines():
+        if '"VendorBalanceLow"' in line:
+            record = json.loads(line)
+            value = record["VendorBalanceLow"]  # EMF may carry a list of values
+            low[record["vendor"]] = value[-1] if isinstance(value, list) else value
+    assert low["kxt3"] == 1.0 and low["sms57"] == 0.0
+    assert set(low) == {"sms57", "kxt3", "smsadmin", "intl", "santo"}

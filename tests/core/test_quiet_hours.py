@@ -119,9 +119,9 @@ def test_time_zone_of_numbers() -> None:
 
     from smsrelay.service.quiet_hours import zone_of
 
-    assert zone_of("+8613800000001") == "Asia/Shanghai"
+    assert zone_of("+8613800000001", "UTC") == "Asia/Shanghai"
     now = dt.datetime.now(dt.UTC)
-    uk = ZoneInfo(zone_of("+447911123456"))  # a UK mobile: Guernsey/Jersey/London, all one clock
+    uk = ZoneInfo(zone_of("+447911123456", "UTC"))  # a UK mobile: Guernsey/Jersey/London, all one clock
     assert now.astimezone(uk).utcoffset() == now.astimezone(ZoneInfo("Europe/London")).utcoffset()
-    assert zone_of("+12125550123") == "America/New_York"
-    assert zone_of("+6591234567") == "Asia/Singapore"
+    assert zone_of("+12125550123", "UTC") == "America/New_York"
+    assert zone_of("+6591234567", "UTC") == "Asia/Singapore"

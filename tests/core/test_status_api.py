@@ -92,10 +92,10 @@ def test_malformed_ids_never_reach_the_table(env: Harness, monkeypatch: pytest.M
     told apart before any call, so they get a 404, not a 5xx."""
     from smsrelay import dal
 
-    def refuse(operation: str, **kwargs: object) -> None:
+    def refuse(table: dal.Table, operation: str, **kwargs: object) -> None:
         raise dal.StoreError(f"DynamoDB {operation} failed: ValidationException")
 
-    monkeypatch.setattr(dal, "_call", refuse)
+    monkeypatch.setattr(dal.Table, "call", refuse)
     for path in (
         "/messages/" + "a" * 3000 + "-1",
         "/requests/" + "a" * 3000,

@@ -41,11 +41,11 @@ def test_queued_past_the_limit_is_dispatched_again_and_the_old_chunk_is_swept(
     env.drain("dispatch", "dispatch")
     rid = answer["request_id"]
     assert {m["status"] for m in messages(env, rid)} == {"submitted"}
-    from smsrelay.dal import Store
+    from smsrelay.deps import Deps
     from smsrelay.models import DispatchChunk
 
     old = DispatchChunk.model_validate_json(lost).chunk_id
-    assert Store().get_claim(old).state == "swept"
+    assert Deps.from_env().store.claims.get(old).state == "swept"
     env.sqs.send_message(QueueUrl=env.queues["dispatch"], MessageBody=lost)  # the lost chunk turns up
     env.drain("dispatch", "dispatch")
     assert env.invoke("sweep", {})["requeued"] == 0

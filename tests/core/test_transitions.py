@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from smsrelay.dal import Transition
 from smsrelay.models import ALLOWED_FROM, Status
+from smsrelay.vendors import VENDOR_IDS
 
 MOVES = [(previous, status) for status, sources in ALLOWED_FROM.items() for previous in sorted(sources)]
 SER, DESER = TypeSerializer(), TypeDeserializer()
@@ -20,7 +21,7 @@ text = st.none() | st.text(min_size=1, max_size=40)
     move=st.sampled_from(MOVES),
     index=st.integers(min_value=0, max_value=999_999),
     at=st.datetimes(timezones=st.just(dt.UTC)),
-    vendor=st.none() | st.sampled_from(["sms57", "kxt3", "smsadmin", "intl", "santo"]),
+    vendor=st.none() | st.sampled_from(VENDOR_IDS),
     vendor_ref=text,
     code=text,
     description=text,

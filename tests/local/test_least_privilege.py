@@ -28,7 +28,7 @@ from smsrelay_local.stack.lambdas import LocalFunction
 
 ROOT = Path(__file__).resolve().parents[2]
 SAM_PYTHON = ROOT / ".venv-sam/bin/python"
-VENDORS = ["sms57", "kxt3", "smsadmin", "intl", "santo"]
+VENDORS: list[str] = Template(default_template()).ref("Vendors")  # the template's one list
 PARAMETERS = {"SendSources": "shop"}
 # AWS managed policies SAM attaches, as far as the functions' own calls go (logs/X-Ray aside).
 AWS_MANAGED = {
@@ -340,7 +340,7 @@ def test_the_checker_refuses_what_the_roles_do_not_grant(
     """The check above can fail: a Scan, a delete outside E#, another vendor's secret."""
     stack, _ = recorded
     table = stack.physical("Table")
-    callback = role_of(roles, "CallbackSms57Function")
+    callback = role_of(roles, "Callbacksms57Function")
     status = role_of(roles, "StatusApiFunction")
     assert not allowed(callback, iam_requests(stack, "dynamodb", "Scan", {"TableName": table})[0])
     delete = {"TableName": table, "Key": {"pk": {"S": "M#x"}, "sk": {"S": "M"}}}
@@ -350,7 +350,7 @@ def test_the_checker_refuses_what_the_roles_do_not_grant(
     assert not allowed(status, iam_requests(stack, "dynamodb", "DeleteItem", early)[0])
     put_message = {"TableName": table, "Item": {"pk": {"S": "M#x"}, "sk": {"S": "M"}}}
     assert not allowed(status, iam_requests(stack, "dynamodb", "PutItem", put_message)[0])
-    other_secret = stack.physical("Kxt3Secret")
+    other_secret = stack.physical("Vendorkxt3Secret")
     request = {"action": "secretsmanager:GetSecretValue", "resource": other_secret, "leading_keys": []}
     assert not allowed(callback, request)
 

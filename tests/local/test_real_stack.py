@@ -12,34 +12,34 @@ import cfn_flip
 import pytest
 import requests
 from smsrelay_local.stack import LocalStack, Template, default_template
+from smsrelay_local.stack.language_extensions import expand
 
 pytestmark = pytest.mark.slow  # a local stack of the real template
 
 TEMPLATE = default_template()
-VENDORS = ["sms57", "kxt3", "smsadmin", "intl", "santo"]
+VENDORS: list[str] = Template(TEMPLATE).ref("Vendors")  # the template's one list
 
-# The lead's contract: what the template must declare (method, path, function).
+# The lead's contract: what the template must declare (method, path, function). Every vendor's
+# receiver takes POST and GET (santo and smsadmin push by GET; the others' receivers refuse it).
 CONTRACT_ROUTES = {
     ("POST", "/messages", "SendFunction"),
     ("GET", "/messages/{message_id}", "StatusApiFunction"),
     ("GET", "/requests/{request_id}", "StatusApiFunction"),
     ("GET", "/requests/{request_id}/rejections", "StatusApiFunction"),
-    ("POST", "/callbacks/sms57/{token}", "CallbackSms57Function"),
-    ("POST", "/callbacks/kxt3/{token}", "CallbackKxt3Function"),
-    ("POST", "/callbacks/smsadmin/{token}", "CallbackSmsadminFunction"),
-    ("POST", "/callbacks/intl/{token}", "CallbackIntlFunction"),
-    ("POST", "/callbacks/santo/{token}", "CallbackSantoFunction"),
-    ("GET", "/callbacks/santo/{token}", "CallbackSantoFunction"),
-    ("GET", "/callbacks/smsadmin/{token}", "CallbackSmsadminFunction"),
     ("GET", "/suppressions", "StatusApiFunction"),
     ("PUT", "/suppressions/{number}", "StatusApiFunction"),
     ("DELETE", "/suppressions/{number}", "StatusApiFunction"),
+    *(
+        (method, f"/callbacks/{vendor}/{{token}}", f"Callback{vendor}Function")
+        for vendor in VENDORS
+        for method in ("POST", "GET")
+    ),
 }
 
 
 def _raw_events(kind: str) -> list[tuple[str, dict]]:
-    """(function, event properties) for every event of a type, read straight from the YAML."""
-    raw = cfn_flip.load_yaml(TEMPLATE.read_text(encoding="utf-8"))
+    """(function, event properties) for every event of a type, read from the YAML (its loops expanded)."""
+    raw = expand(cfn_flip.load_yaml(TEMPLATE.read_text(encoding="utf-8")), {"Vendors": VENDORS})
     found = []
     for lid, res in raw["Resources"].items():
         if res["Type"] == "AWS::Serverless::Function":
@@ -77,9 +77,27 @@ def test_routes_mappings_schedules_come_from_the_template() -> None:
     assert schedules == {lid for lid, _ in _raw_events("ScheduleV2") + _raw_events("Schedule")}
     assert "PollFunction" in schedules
     env = specs[0].env
-    for name in ("TABLE_NAME", "DISPATCH_QUEUE_URL", "SEND_QUEUE_URL", "EVENT_BUS_NAME", "VENDOR_SECRETS"):
+    for name in (
+        "TABLE_NAME",
+        "DISPATCH_QUEUE_URL",
+        "SEND_QUEUE_URL",
+        "EVENT_BUS_NAME",
+        "VENDOR_SECRET_PREFIX",
+    ):
         assert env[name], name
-    assert set(json.loads(env["VENDOR_SECRETS"])) == set(VENDORS)
+    # one code path for every receiver; each knows its vendor from its own configuration
+    callbacks = {s.logical_id: s for s in specs if s.logical_id.startswith("Callback")}
+    assert {s.code_dir.name for s in callbacks.values()} == {"callback"}
+    assert {lid: s.env["CALLBACK_VENDOR"] for lid, s in callbacks.items()} == {
+        f"Callback{v}Function": v for v in VENDORS
+    }
+
+
+def test_every_vendor_of_the_template_is_a_package_module_with_a_simulator() -> None:
+    from smsrelay.vendors import VENDOR_IDS
+    from smsrelay_local.simulators import SIMULATED
+
+    assert sorted(VENDORS) == list(VENDOR_IDS) == sorted(SIMULATED)
 
 
 @pytest.fixture(scope="module")
@@ -288,3 +306,11 @@ def test_an_upload_under_bulk_starts_a_send(stack: LocalStack) -> None:
     assert [a.content for a in stack.simulators["santo"].accepted if a.mobile.endswith("13800000203")] == [
         "【Acme】hi Ann"
     ]
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_a_push_its_vendor_never_sends_is_refused_not_a_server_error(stack: LocalStack, vendor: str) -> None:
+    """GET is routed to every receiver: an empty one (a probe) is refused (400 unparsable, or 403 where
+    the vendor's own credentials are missing), never a 5xx that would page the operator."""
+    answer = requests.get(stack.callback_urls[vendor], timeout=10)
+    assert answer.status_code in (400, 403), answer.text

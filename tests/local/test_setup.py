@@ -69,8 +69,8 @@ def run_setup(stack: LocalStack, *args: str, stdin: str | None = None) -> subpro
 
 
 def secret(stack: LocalStack, vendor: str) -> dict[str, Any]:
-    arn = stack.outputs()[f"{vendor.capitalize()}SecretArn"]
-    return json.loads(stack.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
+    name = stack.outputs()["VendorSecretNames"].replace("<vendor>", vendor)
+    return json.loads(stack.client("secretsmanager").get_secret_value(SecretId=name)["SecretString"])
 
 
 def test_setup_writes_the_secret_and_prints_urls_that_work(stack: LocalStack, tmp_path: Path) -> None:
@@ -133,8 +133,8 @@ def test_setup_errors_name_the_fix(stack: LocalStack, tmp_path: Path) -> None:
     no_input = run_setup(stack, "sms57", "--stack", STACK)  # stdin is not a terminal here
     assert no_input.returncode == 1 and "--file" in no_input.stderr
     # An empty secret (a vendor never set up) with too little given: which field, and where to give it.
-    arn = stack.outputs()["IntlSecretArn"]
-    stack.client("secretsmanager").put_secret_value(SecretId=arn, SecretString="{}")
+    name = stack.outputs()["VendorSecretNames"].replace("<vendor>", "intl")
+    stack.client("secretsmanager").put_secret_value(SecretId=name, SecretString="{}")
     incomplete = run_setup(stack, "intl", "--stack", STACK, "--file", "-", stdin='{"app_key": "10002"}')
     assert incomplete.returncode == 1
     assert (

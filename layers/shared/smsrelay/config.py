@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -37,9 +36,9 @@ class Settings(BaseModel):
     default_vendor: str = "sms57"
     default_region: str = "CN"
     routing_rules: list[RouteRule] = Field(default_factory=list)
-    #: vendor id -> Secrets Manager secret name or ARN (deployed)
-    vendor_secrets: dict[str, str] = Field(default_factory=dict)
-    #: a JSON file with every vendor's settings (local stack); wins over vendor_secrets
+    #: each vendor's settings are the Secrets Manager secret named <prefix><vendor id> (deployed)
+    vendor_secret_prefix: str = ""
+    #: a JSON file with every vendor's settings (local stack); wins over the secrets
     vendor_settings_file: str = ""
     secrets_max_age_s: int = 300
     retention_days: int = Field(default=90, ge=1)
@@ -70,7 +69,7 @@ class Settings(BaseModel):
     #: a chunk whose only vendor refuses our setup waits this long for the operator, then fails
     misconfigured_hold_hours: float = Field(default=6, ge=0)
 
-    @field_validator("routing_rules", "vendor_secrets", "opt_out_keywords", mode="before")
+    @field_validator("routing_rules", "opt_out_keywords", mode="before")
     @classmethod
     def _json(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -100,8 +99,3 @@ class Settings(BaseModel):
             if number.startswith(rule.prefix) and (best is None or len(rule.prefix) > len(best.prefix)):
                 best = rule
         return best.window if best else None
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings.from_env()

@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from pydantic import BaseModel
 
 from .aws import client
-from .config import get_settings
 from .models import DETAIL_TYPES, event_detail
 from .observability import logger
 
@@ -22,9 +21,18 @@ class EventPublishError(RuntimeError):
     pass
 
 
-def publish(events: Iterable[BaseModel], bus_name: str | None = None) -> int:
+class Publisher:
+    """Puts events on one bus."""
+
+    def __init__(self, bus_name: str):
+        self.bus_name = bus_name
+
+    def publish(self, events: Iterable[BaseModel]) -> int:
+        return publish(events, self.bus_name)
+
+
+def publish(events: Iterable[BaseModel], bus: str) -> int:
     """Send every event; failed entries are retried, and what still fails raises. Returns the count."""
-    bus = bus_name or get_settings().event_bus_name
     entries = [
         {
             "Source": SOURCE,

@@ -8,15 +8,18 @@ parallel. Cold starts happen per environment, as they do on Lambda.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
 import logging
+import os
 import queue
 import sys
 import threading
 import time
 import types
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +27,21 @@ from .template import ACCOUNT_ID, FunctionSpec
 
 log = logging.getLogger("smsrelay.local")
 _module_ids = itertools.count()
+_import_lock = threading.Lock()  # one import at a time: each may set its own variables
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 class LambdaContext:
@@ -65,9 +83,17 @@ class FunctionStats:
 class LocalFunction:
     """One template function: imports, context, invocation, stats."""
 
-    def __init__(self, spec: FunctionSpec, region: str, max_environments: int = 16) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        region: str,
+        max_environments: int = 16,
+        import_env: dict[str, str] | None = None,
+    ) -> None:
         self.spec = spec
         self.region = region
+        #: set in os.environ while this function's module is imported (and only then)
+        self.import_env = dict(import_env or {})
         limit = spec.reserved_concurrency or max_environments
         self.max_environments = max(1, limit)
         self.stats = FunctionStats()
@@ -96,7 +122,8 @@ class LocalFunction:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module  # dataclasses and pydantic look their module up here
         try:
-            spec.loader.exec_module(module)
+            with _import_lock, _environ(self.import_env):
+                spec.loader.exec_module(module)
         except BaseException:
             sys.modules.pop(name, None)
             raise

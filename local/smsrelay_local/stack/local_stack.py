@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -37,6 +38,7 @@ from .template import DEFAULT_STACK_NAME, ApiRoute, Schedule, SqsMapping, Templa
 log = logging.getLogger("smsrelay.local")
 
 VENDORS: tuple[str, ...] = SIMULATED
+_CALLBACK_PATH = re.compile(r"/callbacks/([a-z0-9]+)/\{token\}")
 STATUS_CHANGED = "SMS Status Changed"
 SOURCE = "smsrelay"
 # Set for every function locally: there is no X-Ray daemon.
@@ -131,6 +133,7 @@ class LocalStack:
         self.settings_path: Path | None = None
         self.function_env: dict[str, str] = {}
         self.env_conflicts: list[str] = []
+        self.template_vendors: list[str] = []
         self.stage = "Prod"
         self.event_log = EventLog()
         self._pollers: list[SqsPoller] = []
@@ -200,6 +203,10 @@ class LocalStack:
 
         specs = t.functions()
         self.routes = [r for s in specs for r in s.routes]
+        #: the vendors the template serves: those with a /callbacks/{vendor}/{token} route
+        self.template_vendors = list(
+            dict.fromkeys(m.group(1) for r in self.routes if (m := _CALLBACK_PATH.fullmatch(r.path)))
+        )
         self.mappings = [m for s in specs for m in s.sqs]
         self.schedules = [sch for s in specs for sch in s.schedules]
         for spec in specs:
@@ -220,7 +227,12 @@ class LocalStack:
         self._reset_layer_caches()
 
         for spec in specs:
-            function = LocalFunction(spec, self.aws.region)
+            # What the shared os.environ cannot hold for every function (CALLBACK_VENDOR) is the
+            # function's own while its module is imported: that is when its app.py reads it.
+            own_env = {
+                k: v for k, v in spec.env.items() if k in self.env_conflicts and k not in self.env_overrides
+            }
+            function = LocalFunction(spec, self.aws.region, import_env=own_env)
             function.warm_up()  # a handler that cannot import fails the start, loudly
             self.functions[spec.logical_id] = function
 
@@ -335,14 +347,16 @@ class LocalStack:
 
     @staticmethod
     def _reset_layer_caches() -> None:
-        """The layer caches clients, settings and adapters per process: a new stack needs fresh ones."""
+        """The layer caches boto3 clients per process: a new stack needs fresh ones (settings and
+        adapters live in each function's dependencies, built when the stack loads it)."""
         try:
-            from smsrelay import aws, config, vendor_config
+            from smsrelay import aws
         except ImportError:
             return
         aws.reset_clients()
-        config.get_settings.cache_clear()
-        vendor_config.reset_caches()
+        from aws_lambda_powertools.utilities import parameters
+
+        parameters.clear_caches()
 
     def client(self, service: str, *, fresh: bool = False) -> Any:
         """A boto3 client on the emulator (not counted in aws_requests)."""
@@ -387,17 +401,18 @@ class LocalStack:
 
     def _fill_secrets(self, settings: dict[str, dict[str, Any]]) -> None:
         """Also put each vendor's settings in its secret, so the deployed code path works locally too."""
-        try:
-            arns = json.loads(self.function_env.get("VENDOR_SECRETS") or "{}")
-        except ValueError:
-            return
         sm = self.client("secretsmanager")
-        for vendor, arn in arns.items():
-            if vendor in settings and arn:
+        for vendor, arn in self.vendor_secrets().items():
+            if vendor in settings:
                 try:
                     sm.put_secret_value(SecretId=arn, SecretString=json.dumps(settings[vendor]))
-                except Exception as exc:  # an outside ARN given as parameter: not in moto
+                except Exception as exc:  # a secret of your own (VendorSecretPrefix): not in moto
                     log.info("secret for %s not filled: %s", vendor, exc)
+
+    def vendor_secrets(self) -> dict[str, str]:
+        """Vendor id -> the name of its secret (VENDOR_SECRET_PREFIX + id), for the template's vendors."""
+        prefix = self.function_env.get("VENDOR_SECRET_PREFIX")
+        return {vendor: prefix + vendor for vendor in self.template_vendors} if prefix else {}
 
     # ------------------------------------------------------------------ the stack as CloudFormation shows it
     def outputs(self) -> dict[str, str]:
@@ -430,9 +445,11 @@ class LocalStack:
         # moto creates nothing for the handle and says so; the stack is only there to be described.
         warnings.filterwarnings("ignore", message="Tried to parse AWS::CloudFormation::WaitConditionHandle")
         self.client("cloudformation").create_stack(StackName=self.stack_name, TemplateBody=json.dumps(body))
-        arns = json.loads(self.function_env.get("VENDOR_SECRETS") or "{}")
         self._mirror = SecretsMirror(
-            self.client("secretsmanager", fresh=True), arns, self.vendor_settings, self._secrets_changed
+            self.client("secretsmanager", fresh=True),
+            self.vendor_secrets(),
+            self.vendor_settings,
+            self._secrets_changed,
         )
         self._mirror.start()
 
@@ -456,7 +473,8 @@ class LocalStack:
 
     # ------------------------------------------------------------------ functions
     def function(self, name: str) -> LocalFunction:
-        """By logical id (`PollFunction`), short name (`poll`) or code directory (`callback_sms57`)."""
+        """By logical id (`PollFunction`), short name (`poll`, `callbacksms57`, also `callback_sms57`)
+        or code directory (`send`)."""
         if name in self.functions:
             return self.functions[name]
         wanted = name.lower().replace("-", "_")

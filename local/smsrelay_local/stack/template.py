@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 
 import cfn_flip
 
+from .language_extensions import LanguageExtensionError, expand, uses_language_extensions
+
 ACCOUNT_ID = "123456789012"  # moto's default account
 DEFAULT_REGION = "us-east-1"
 DEFAULT_STACK_NAME = "smsrelay-local"
@@ -77,7 +79,7 @@ class FunctionSpec:
 
     @property
     def short_name(self) -> str:
-        """`PollFunction` -> `poll`, `CallbackSms57Function` -> `callbacksms57`; the code dir name too."""
+        """`PollFunction` -> `poll`, `Callbacksms57Function` -> `callbacksms57`."""
         return self.logical_id.removesuffix("Function").lower()
 
 
@@ -106,6 +108,12 @@ class Template:
             if str(spec.get("Type", "")) == "CommaDelimitedList"
             or str(spec.get("Type", "")).startswith("List<")
         }
+        if uses_language_extensions(self.raw):  # Fn::ForEach loops, as CloudFormation expands them
+            values = {name: self.ref(name) for name in self.parameters}
+            try:
+                self.raw = expand(self.raw, values)
+            except LanguageExtensionError as exc:
+                raise TemplateError(str(exc)) from exc
         self.conditions_raw: dict[str, Any] = self.raw.get("Conditions", {}) or {}
         self._conditions: dict[str, bool] = {}
         all_resources: dict[str, Any] = self.raw.get("Resources", {}) or {}
@@ -363,9 +371,14 @@ class Template:
         if key == "Fn::Split":
             sep, text = self.resolve(arg)
             return str(text).split(sep)
-        if key == "Fn::FindInMap":
-            mapping, top, second = self.resolve(arg)
-            return self.raw["Mappings"][mapping][top][second]
+        if key == "Fn::FindInMap":  # with LanguageExtensions' optional {DefaultValue: ...}
+            mapping, top, second = (_scalar(v) for v in self.resolve(arg[:3]))
+            try:
+                return self.raw["Mappings"][mapping][top][second]
+            except KeyError:
+                if len(arg) > 3 and "DefaultValue" in arg[3]:
+                    return self.resolve(arg[3]["DefaultValue"])
+                raise TemplateError(f"Fn::FindInMap: no {mapping}.{top}.{second} in Mappings") from None
         if key == "Fn::Base64":
             return base64.b64encode(str(self.resolve(arg)).encode()).decode()
         if key == "Fn::ToJsonString":

@@ -28,9 +28,18 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from ..config import Settings
-from ..dal import NewMessage, NotFound, PartSummary, RequestRecord, Store, derived_id, iso, message_id, utcnow
-from ..events import publish
+from ..dal import (
+    MessageItem,
+    NewMessage,
+    NotFound,
+    PartSummary,
+    RequestRecord,
+    derived_id,
+    iso,
+    message_id,
+    utcnow,
+)
+from ..deps import Deps
 from ..files import FileUnreadable, S3Object, etag_of, get, metadata, put, stream
 from ..models import (
     ANSWER_LIST_LIMIT,
@@ -43,6 +52,7 @@ from ..models import (
     SendOptionsSpec,
     SendPart,
     SendRequest,
+    Status,
 )
 from ..numbers import InvalidNumber, normalise
 from ..observability import logger, metrics
@@ -59,12 +69,12 @@ from ..rows import (
     stored_rows,
 )
 from ..segments import segments
-from ..vendor_config import VendorNotConfigured, configured_vendors, get_adapter, vendor_settings
+from ..vendor_config import VendorNotConfigured, Vendors
 from ..vendors import VENDOR_IDS, Capability, VendorAdapter, adapter_class
 from . import chunks
 from .common import dumps, send_batches
 from .health import HealthView
-from .suppression import OPTED_OUT, suppressed
+from .suppression import OPTED_OUT
 
 #: rows kept in the request item itself up to this size (DynamoDB items hold 400 KB)
 INLINE_ROWS_BYTES = 300_000
@@ -121,9 +131,11 @@ def request_id_for(request: SendRequest, delivery: Delivery) -> str:
 
 
 class Acceptance:
-    def __init__(self, settings: Settings, store: Store | None = None):
-        self.settings = settings
-        self.store = store or Store(settings)
+    def __init__(self, deps: Deps):
+        self.deps = deps
+        self.settings = deps.settings
+        self.store = deps.store
+        self.requests = deps.store.requests
 
     # ------------------------------------------------------------------ entry
     def accept(self, request: SendRequest, delivery: Delivery) -> SendAnswer:
@@ -133,7 +145,7 @@ class Acceptance:
         record = self._existing(request_id)
         if record is None:
             record = self._new_record(request, request_id, delivery)
-            if not self.store.create_request(record):
+            if not self.requests.create(record):
                 record = self._existing(request_id)  # a concurrent duplicate created it first
                 if record is None:
                     raise AcceptInProgress(request_id)
@@ -141,13 +153,13 @@ class Acceptance:
                 return self._take_in(record, delivery)
         if record.state != RequestState.ACCEPTING:
             return self._stored_answer(record)
-        if not self.store.take_request(request_id, delivery.owner, delivery.lease_until):
+        if not self.requests.take(request_id, delivery.owner, delivery.lease_until):
             raise AcceptInProgress(request_id)
         return self._take_in(record, delivery)
 
     def _existing(self, request_id: str) -> RequestRecord | None:
         try:
-            return self.store.load_request(request_id)
+            return self.requests.load(request_id)
         except NotFound:
             return None
 
@@ -157,7 +169,7 @@ class Acceptance:
                 raise RequestRefused(
                     f"vendor: unknown vendor {request.vendor!r}; use one of {', '.join(VENDOR_IDS)}"
                 )
-            if request.vendor not in configured_vendors(self.settings):
+            if request.vendor not in self.deps.vendors.configured():
                 raise RequestRefused(
                     f"vendor: {request.vendor!r} is not configured or disabled; fill its settings"
                 )
@@ -181,7 +193,7 @@ class Acceptance:
             part_bytes=PART_BYTES,
             lease_owner=delivery.owner,
             lease_until=delivery.lease_until,
-            expires_at=self.store.expires_for(request.send_at),
+            expires_at=self.store.table.expires(request.send_at),
         )
         if request.recipients_file is not None:
             source = S3Object.parse(request.recipients_file)
@@ -215,15 +227,15 @@ class Acceptance:
                     self._read(record, delivery, inline=True)
                 except PartBusy:
                     raise AcceptInProgress(record.request_id) from None
-                done = self.store.load_request(record.request_id)
+                done = self.requests.load(record.request_id)
                 if done.state == RequestState.ACCEPTING:
                     self.finalize(record.request_id)
-                    done = self.store.load_request(record.request_id)
+                    done = self.requests.load(record.request_id)
                 return self._stored_answer(done)
             send_batches(self.settings.send_queue_url, [dumps(AcceptJob(smsrelay_job=record.request_id))])
             return SendAnswer(request_id=record.request_id, state=RequestState.ACCEPTING)
         finally:
-            self.store.release_request(record.request_id, delivery.owner)
+            self.requests.release(record.request_id, delivery.owner)
 
     # ------------------------------------------------------------------ the reading job
     def run_job(self, request_id: str, delivery: Delivery) -> None:
@@ -232,14 +244,14 @@ class Acceptance:
         record = self._existing(request_id)
         if record is None or record.state != RequestState.ACCEPTING:
             if record is not None:
-                self._announce(record)
+                self.announce(record)
             return
-        if not self.store.take_request(request_id, delivery.owner, delivery.lease_until):
+        if not self.requests.take(request_id, delivery.owner, delivery.lease_until):
             return  # another job holds it; if it dies, the sweeper queues a new one
         try:
             self._read(record, delivery, inline=False)
         finally:
-            self.store.release_request(request_id, delivery.owner)
+            self.requests.release(request_id, delivery.owner)
 
     def _read(self, record: RequestRecord, delivery: Delivery, *, inline: bool) -> None:
         options = SendOptionsSpec.model_validate(record.options)
@@ -247,9 +259,7 @@ class Acceptance:
         start = Position(cursor.get("row", 0), cursor.get("byte", 0), cursor.get("line", 1))
         seen = Fingerprints(get(S3Object.parse(cursor["seen"])) if cursor.get("seen") else None)
         # parts already written and queued are not sent again (a written one still has its chunks queued)
-        done_parts = {
-            int(p["sk"][2:]) for p in self.store.list_parts(record.request_id) if p.get("state") == "enqueued"
-        }
+        done_parts = {p.number for p in self.requests.list_parts(record.request_id) if p.state == "enqueued"}
         reader: FileReader | None = None
         if record.rows_json is not None:
             rows: Iterable[Row] = stored_rows(json.loads(record.rows_json), start.row)
@@ -294,7 +304,7 @@ class Acceptance:
         if last is not None:
             emit(last)
         flush()
-        self.store.set_parts_total(record.request_id, delivery.owner, cutter.next_part, cutter.next_row)
+        self.requests.set_parts_total(record.request_id, delivery.owner, cutter.next_part, cutter.next_row)
         self.finalize(record.request_id)
 
     def _pause(
@@ -311,7 +321,7 @@ class Acceptance:
             "line": position.line,
             "seen": seen.uri,
         } | ({"columns": reader.columns} if reader is not None and reader.columns else {})
-        if self.store.save_cursor(record.request_id, delivery.owner, cursor):
+        if self.requests.save_cursor(record.request_id, delivery.owner, cursor):
             send_batches(self.settings.send_queue_url, [dumps(AcceptJob(smsrelay_job=record.request_id))])
             logger.info(
                 "accept job paused", extra={"request_id": record.request_id, "part": cutter.next_part}
@@ -319,16 +329,14 @@ class Acceptance:
 
     def _refuse(self, record: RequestRecord, error: str) -> None:
         answer = SendAnswer(request_id=record.request_id, state=RequestState.REFUSED, error=error)
-        if self.store.finish_request(
-            record.request_id, RequestState.REFUSED, answer.model_dump_json(), error
-        ):
+        if self.requests.finish(record.request_id, RequestState.REFUSED, answer.model_dump_json(), error):
             logger.warning("request refused", extra={"request_id": record.request_id, "error": error})
-            self._announce(self.store.load_request(record.request_id))
+            self.announce(self.requests.load(record.request_id))
 
     # ------------------------------------------------------------------ parts
     def process_part(self, part: SendPart, delivery: Delivery, record: RequestRecord | None = None) -> None:
         """Write the part's messages and rejections once, count them once, enqueue its chunks."""
-        state = self.store.claim_part(
+        state = self.requests.claim_part(
             part.request_id,
             part.smsrelay_part,
             delivery.owner,
@@ -337,13 +345,13 @@ class Acceptance:
         )
         if state == "busy":
             raise PartBusy(f"part {part.smsrelay_part} of {part.request_id} is being written")
-        record = record or self.store.load_request(part.request_id)
+        record = record or self.requests.load(part.request_id)
         options = SendOptionsSpec.model_validate(record.options)
         if state == "writing":
             try:
                 planned = self._write_part(part, record, options, delivery)
             except BaseException:
-                self.store.release_part(part.request_id, part.smsrelay_part, delivery.owner)
+                self.requests.release_part(part.request_id, part.smsrelay_part, delivery.owner)
                 raise
         elif state == "written":  # counted, but its chunks may not all be queued: rebuild them
             planned = self._chunks_from_messages(part, options)
@@ -351,9 +359,9 @@ class Acceptance:
             planned = None
         if planned is not None:
             now = utcnow()
-            delays = [queue_delay(c, _adapter_or_none(c.vendor, self.settings), now) for c in planned]
+            delays = [queue_delay(c, self.deps.vendors.get(c.vendor), now) for c in planned]
             send_batches(self.settings.dispatch_queue_url, [dumps(c) for c in planned], delays)
-            self.store.mark_part_enqueued(part.request_id, part.smsrelay_part)
+            self.requests.mark_part_enqueued(part.request_id, part.smsrelay_part)
         self._maybe_finalize(part.request_id)
 
     def _write_part(
@@ -364,7 +372,7 @@ class Acceptance:
         numbers = [n for _, n in part.numbers]
         keep = [True] * len(part.numbers)
         if numbers and options.category != "transactional":
-            blocked = suppressed(numbers, self.store)
+            blocked = self.store.suppression.suppressed(numbers)
             for i, (index, number) in enumerate(part.numbers):
                 if number in blocked:
                     keep[i] = False
@@ -373,8 +381,8 @@ class Acceptance:
                             to=number, reason=f"{OPTED_OUT}: the recipient opted out", index=index
                         )
                     )
-        routable = set(configured_vendors(self.settings))
-        health = HealthView.load(self.store, routable)
+        routable = set(self.deps.vendors.configured())
+        health = HealthView.load(self.deps, routable)
         steered: dict[tuple[str, ...], tuple[str, ...]] = {}
         planned: list[chunks.Planned] = []
         for i, (index, number) in enumerate(part.numbers):
@@ -407,7 +415,8 @@ class Acceptance:
             prefix=f"{request_id}.{part.smsrelay_part}",
             request_id=request_id,
             options=options,
-            shape=lambda vendor: _shape(vendor, self.settings),
+            shape=lambda vendor: _shape(vendor, self.deps.vendors),
+            default_zone=self.settings.default_timezone,
         )
         content_of = {p.index: p.content for p in planned}
         messages: list[NewMessage] = []
@@ -432,8 +441,8 @@ class Acceptance:
                     )
                 )
         rejected.sort(key=lambda r: r.index or 0)
-        self.store.put_messages(request_id, part.smsrelay_part, messages, record.expires_at)
-        self.store.put_rejections(request_id, part.smsrelay_part, rejected, record.expires_at)
+        self.store.messages.put_new(request_id, part.smsrelay_part, messages, record.expires_at)
+        self.requests.put_rejections(request_id, part.smsrelay_part, rejected, record.expires_at)
         summary = PartSummary(
             accepted=len(messages),
             rejected=len(rejected),
@@ -442,7 +451,7 @@ class Acceptance:
             first_rejected=rejected[:ANSWER_LIST_LIMIT],
             first_messages=sorted(m.index for m in messages)[:ANSWER_LIST_LIMIT],
         )
-        if not self.store.complete_part(request_id, part.smsrelay_part, delivery.owner, summary):
+        if not self.requests.complete_part(request_id, part.smsrelay_part, delivery.owner, summary):
             raise PartBusy(f"part {part.smsrelay_part} of {request_id} was taken over while it was written")
         metrics.add_metric(name="Accepted", unit="Count", value=len(messages))
         metrics.add_metric(name="Segments", unit="Count", value=summary.segments)
@@ -452,15 +461,15 @@ class Acceptance:
     def _chunks_from_messages(self, part: SendPart, options: SendOptionsSpec) -> list:
         """A part counted before its chunks were all queued: its chunks again, from its messages
         (those still queued under their first chunk; a chunk queued twice is claimed once)."""
-        by_chunk: dict[str, list[dict]] = {}
-        for item in self.store.messages_between(part.request_id, part.first_row, part.last_row):
-            if item.get("status") == "queued":
-                by_chunk.setdefault(item["chunk"], []).append(item)
+        by_chunk: dict[str, list[MessageItem]] = {}
+        for item in self.store.messages.between(part.request_id, part.first_row, part.last_row):
+            if item.status == Status.QUEUED and item.chunk:
+                by_chunk.setdefault(item.chunk, []).append(item)
         return [chunks.rebuild(chunk_id, items, options) for chunk_id, items in by_chunk.items()]
 
     # ------------------------------------------------------------------ the end of acceptance
     def _maybe_finalize(self, request_id: str) -> None:
-        record = self.store.load_request(request_id)
+        record = self.requests.load(request_id)
         if (
             record.state == RequestState.ACCEPTING
             and record.parts_total is not None
@@ -470,7 +479,7 @@ class Acceptance:
 
     def finalize(self, request_id: str) -> None:
         """Every part counted: accepting -> accepted (one caller wins), then `SMS Request Accepted`."""
-        record = self.store.load_request(request_id)
+        record = self.requests.load(request_id)
         if (
             record.state != RequestState.ACCEPTING
             or record.parts_total is None
@@ -478,9 +487,7 @@ class Acceptance:
         ):
             return
         answer = self._answer(record)
-        if self.store.finish_request(
-            request_id, RequestState.ACCEPTED, answer.model_dump_json(exclude_none=True)
-        ):
+        if self.requests.finish(request_id, RequestState.ACCEPTED, answer.model_dump_json(exclude_none=True)):
             logger.info(
                 "send request accepted",
                 extra={
@@ -490,9 +497,9 @@ class Acceptance:
                     "parts": record.parts_total,
                 },
             )
-            self._announce(self.store.load_request(request_id))
+            self.announce(self.requests.load(request_id))
 
-    def _announce(self, record: RequestRecord) -> None:
+    def announce(self, record: RequestRecord) -> None:
         """Publish `SMS Request Accepted` once the request is final; the request leaves the
         index of unfinished ones after it (a crash in between: the sweeper publishes it)."""
         if record.state == RequestState.ACCEPTING or record.answer is None:
@@ -500,7 +507,7 @@ class Acceptance:
         if record.announced:
             return
         answer = SendAnswer.model_validate_json(record.answer)
-        publish(
+        self.deps.events.publish(
             [
                 RequestAccepted(
                     request_id=record.request_id,
@@ -513,16 +520,16 @@ class Acceptance:
                 )
             ]
         )
-        self.store.mark_announced(record.request_id)
+        self.requests.mark_announced(record.request_id)
 
     def _answer(self, record: RequestRecord) -> SendAnswer:
         rejected: list[RejectedRecipient] = []
         first_messages: list[int] = []
-        for item in self.store.list_parts(record.request_id, "sk, first_rejected, first_messages"):
-            if len(rejected) < ANSWER_LIST_LIMIT and item.get("first_rejected"):
-                rejected += [RejectedRecipient.model_validate(r) for r in json.loads(item["first_rejected"])]
+        for part in self.requests.list_parts(record.request_id, with_answer_lists=True):
+            if len(rejected) < ANSWER_LIST_LIMIT:
+                rejected += part.first_rejected
             if len(first_messages) < ANSWER_LIST_LIMIT:
-                first_messages += [int(i) for i in item.get("first_messages", [])]
+                first_messages += part.first_messages
             if len(rejected) >= ANSWER_LIST_LIMIT and len(first_messages) >= ANSWER_LIST_LIMIT:
                 break
         counters = record.counters
@@ -541,7 +548,7 @@ class Acceptance:
         cost: dict[str, str] = {}
         for vendor, count in segments_by_vendor.items():
             try:
-                price = vendor_settings(vendor, self.settings).get("price_per_segment")
+                price = self.deps.vendors.settings_of(vendor).get("price_per_segment")
             except VendorNotConfigured:
                 price = None
             if price is not None and count:
@@ -656,19 +663,11 @@ def _too_long(content: str, vendor: str) -> str | None:
     return None
 
 
-def _shape(vendor: str, settings: Settings) -> chunks.VendorShape:
-    try:
-        adapter = get_adapter(vendor, settings)
-    except VendorNotConfigured:
+def _shape(vendor: str, vendors: Vendors) -> chunks.VendorShape:
+    adapter = vendors.get(vendor)
+    if adapter is None:
         return chunks.VendorShape(limit=100, native_personalised=False)
     return chunks.VendorShape(adapter.batch_limit, adapter.supports(Capability.PERSONALISED_NATIVE))
-
-
-def _adapter_or_none(vendor: str, settings: Settings) -> VendorAdapter | None:
-    try:
-        return get_adapter(vendor, settings)
-    except VendorNotConfigured:
-        return None
 
 
 # --------------------------------------------------------------------------- bulk uploads

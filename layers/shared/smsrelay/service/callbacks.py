@@ -10,10 +10,11 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from ..dal import Store, StoreError
+from ..dal import StoreError
+from ..deps import Deps
 from ..events import EventPublishError
 from ..observability import logger, mask_numbers_in, metrics, vendor_metric
-from ..vendor_config import VendorNotConfigured, get_adapter
+from ..vendor_config import VendorNotConfigured
 from ..vendors import RawRequest, UnreadableRecord, VendorParseError
 from .reports import apply_reports, store_inbound
 
@@ -37,9 +38,9 @@ class Reply:
 FORBIDDEN = Reply(403, "forbidden")
 
 
-def receive(vendor: str, token: str, request: RawRequest, store: Store | None = None) -> Reply:
+def receive(deps: Deps, vendor: str, token: str, request: RawRequest) -> Reply:
     try:
-        adapter = get_adapter(vendor)
+        adapter = deps.vendors.adapter(vendor)
     except VendorNotConfigured:
         logger.warning("push for a vendor that is not configured", extra={"vendor": vendor})
         return FORBIDDEN
@@ -67,10 +68,9 @@ def receive(vendor: str, token: str, request: RawRequest, store: Store | None = 
         )
         return Reply(400, "unparsable")
     note_unreadable(vendor, batch.unreadable, "push")
-    store = store or Store()
     try:
-        applied = apply_reports(batch.reports, store)
-        stored = store_inbound(batch.inbound, store)
+        applied = apply_reports(batch.reports, deps)
+        stored = store_inbound(batch.inbound, deps)
     except (StoreError, EventPublishError) as exc:
         # 5xx so that vendors that retry, retry; what was applied stays applied (moves are idempotent).
         logger.error("push could not be stored", extra={"vendor": vendor, "error": str(exc)})

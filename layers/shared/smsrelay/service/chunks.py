@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..chunk_state import FINISHED, ChunkState, Claim, Next, next_step
+from ..dal import MessageItem
 from ..models import ChunkItem, DispatchChunk, SendOptionsSpec, SendWindow
 from ..vendors import Capability, VendorAdapter
 from . import quiet_hours
@@ -107,34 +108,29 @@ def regroup(
     return chunks
 
 
-def rebuild(chunk_id: str, messages: Sequence[Mapping[str, Any]], options: SendOptionsSpec) -> DispatchChunk:
+def rebuild(chunk_id: str, messages: Sequence[MessageItem], options: SendOptionsSpec) -> DispatchChunk:
     """A chunk from its stored messages (same vendor, route, text or texts, window): what the
     sweeper and a resumed acceptance send when the queue message is lost."""
     first = messages[0]
-    texts = {m.get("content") for m in messages}
+    texts = {m.content for m in messages}
     personalised = any(t is not None for t in texts)
     common = (texts.pop() if len(texts) == 1 else None) if personalised else options.content
-    window = first.get("window")
     return DispatchChunk(
         chunk_id=chunk_id,
-        request_id=first["request_id"],
-        vendor=first["vendor"],
-        fallback=list(first.get("fallback", [])),
+        request_id=first.request_id,
+        vendor=first.vendor or "",
+        fallback=list(first.fallback),
         content=common,
         items=[
-            ChunkItem(
-                index=int(m["idx"]),
-                to=m["to"],
-                content=m.get("content") if personalised and common is None else None,
-            )
+            ChunkItem(index=m.index, to=m.to, content=m.content if personalised and common is None else None)
             for m in messages
         ],
         send_at=options.send_at,
         sender_id=options.sender_id,
-        client_ref=first.get("client_ref") or options.client_ref,
-        window=SendWindow.model_validate(window) if window else None,
-        zone=first.get("zone"),
-        hop=int(first.get("hop", 0)),
+        client_ref=first.client_ref or options.client_ref,
+        window=first.window,
+        zone=first.zone,
+        hop=first.hop,
     )
 
 
@@ -164,13 +160,14 @@ def plan(
     request_id: str,
     options: SendOptionsSpec,
     shape: Callable[[str], VendorShape],
+    default_zone: str,
 ) -> list[DispatchChunk]:
     """Chunks for recipients in order: grouped by route, window, time zone (one zone decides for
     a held chunk) and text (unless the first vendor takes different texts in one request), cut
     to the first vendor's size. Ids `{prefix}.{n}`: the same recipients plan the same chunks."""
     groups: dict[tuple[Any, ...], list[ChunkItem]] = {}
     for r in recipients:
-        zone = quiet_hours.zone_of(r.to) if r.window else None
+        zone = quiet_hours.zone_of(r.to, default_zone) if r.window else None
         native = r.content is not None and shape(r.route[0]).native_personalised
         text = None if native else (r.content if r.content is not None else options.content)
         window_key = (r.window.start, r.window.end) if r.window else None

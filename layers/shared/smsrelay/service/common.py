@@ -8,9 +8,9 @@ from typing import Any
 
 from ..aws import client
 from ..dal import Transition
+from ..events import Publisher
 from ..models import StatusChanged
-from ..vendor_config import get_adapter
-from ..vendors import Capability
+from ..observability import vendor_metric
 
 #: SendMessageBatch's long-standing limit, 256 KiB of message bodies in all (SQS raised it to
 #: 1 MiB in 2025; 256 KiB stays safe everywhere). We send no message attributes, so the whole
@@ -37,23 +37,20 @@ def status_events(transitions: Iterable[Transition]) -> list[StatusChanged]:
     ]
 
 
-def announce(applied: Sequence[Transition]) -> None:
+def announce(events: Publisher, applied: Sequence[Transition]) -> None:
     """Status moves that happened: counted per status and vendor, published as events."""
     if applied:
-        from .reports import count_statuses
-
         count_statuses(applied)
-        from ..events import publish
-
-        publish(status_events(applied))
+        events.publish(status_events(applied))
 
 
-def vendor_batch_limit(vendor: str) -> int:
-    return get_adapter(vendor).batch_limit
-
-
-def vendor_supports(vendor: str, capability: Capability) -> bool:
-    return get_adapter(vendor).supports(capability)
+def count_statuses(applied: Iterable[Transition]) -> None:
+    counts: dict[tuple[str, str], int] = {}
+    for t in applied:
+        key = (t.status.value.capitalize(), t.vendor or "none")
+        counts[key] = counts.get(key, 0) + 1
+    for (name, vendor), value in counts.items():  # one EMF line per status and vendor, not per message
+        vendor_metric(name, vendor, value)
 
 
 def send_batches(queue_url: str, bodies: Sequence[str], delays: Sequence[int] | None = None) -> int:

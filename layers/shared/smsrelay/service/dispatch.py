@@ -22,11 +22,10 @@ import time
 from collections.abc import Sequence
 
 from ..chunk_state import ChunkState, Claim, Next, next_step
-from ..config import Settings, get_settings
-from ..dal import NotFound, Store, Transition, utcnow
+from ..dal import NotFound, Transition, utcnow
+from ..deps import Deps
 from ..models import ALLOWED_FROM, ChunkItem, DispatchChunk, Status
 from ..observability import logger, metrics, vendor_metric
-from ..vendor_config import VendorNotConfigured, get_adapter
 from ..vendors import Capability, Outcome, SendOptions, SubmitResult, VendorAdapter, VendorError
 from . import chunks, health, quiet_hours
 from .common import SQS_MAX_DELAY_S, announce, dumps, send_batches
@@ -42,14 +41,15 @@ class Redeliver(Exception):
 
 
 class Dispatcher:
-    def __init__(self, settings: Settings | None = None, store: Store | None = None):
-        self.settings = settings or get_settings()
-        self.store = store or Store(self.settings)
+    def __init__(self, deps: Deps):
+        self.deps = deps
+        self.settings = deps.settings
+        self.store = deps.store
 
     # ------------------------------------------------------------------ entry
     def dispatch(self, chunk: DispatchChunk) -> str:
         """Handle one chunk; returns what happened (for logs and tests). Raises Redeliver to retry later."""
-        claim = self.store.get_claim(chunk.chunk_id)
+        claim = self.store.claims.get(chunk.chunk_id)
         step = next_step(claim, time.time(), self.settings.dispatch_lease_s)
         if step == Next.FINISHED:
             return "duplicate"  # done, failed, failed over, split, or swept (resent under a new chunk)
@@ -61,33 +61,30 @@ class Dispatcher:
         wait = chunks.wait_seconds(chunk, adapter, utcnow())
         if wait > 0:
             return self._hold(chunk, claim, wait)
-        claimed = self.store.move_claim(claim, ChunkState.INFLIGHT, vendor=chunk.vendor)
+        claimed = self.store.claims.move(claim, ChunkState.INFLIGHT, vendor=chunk.vendor)
         if claimed is None:
             raise Redeliver("lost the claim race", 5)
         items = self._owned(chunk, chunk.items) if claim.state == ChunkState.RETRY else list(chunk.items)
         if not items:
-            self.store.move_claim(claimed, ChunkState.DONE)
+            self.store.claims.move(claimed, ChunkState.DONE)
             return "duplicate"
         if adapter is None:
             return self._pass_on(chunk, claimed, items, "NOT_CONFIGURED", f"{chunk.vendor} is not configured")
-        if chunk.fallback and (reason := health.unavailable_reason(self.store, chunk.vendor)) is not None:
+        if chunk.fallback and (reason := health.unavailable_reason(self.deps, chunk.vendor)) is not None:
             what = "circuit open" if reason == health.CIRCUIT_OPEN else "balance below min_balance"
             return self._pass_on(chunk, claimed, items, reason, f"{chunk.vendor} skipped: {what}")
         return self._call(adapter, chunk, items, claimed)
 
     def _adapter(self, vendor: str) -> VendorAdapter | None:
-        try:
-            return get_adapter(vendor, self.settings)
-        except VendorNotConfigured:
-            return None
+        return self.deps.vendors.get(vendor)
 
     def _owned(self, chunk: DispatchChunk, items: Sequence[ChunkItem]) -> list[ChunkItem]:
         """The items still queued and still this chunk's (an earlier attempt of it recorded or
         handed over the others before it stopped)."""
         mine = {
-            int(m["idx"])
-            for m in self.store.get_messages(chunk.request_id, [i.index for i in items])
-            if m.get("status") == Status.QUEUED.value and m.get("chunk") == chunk.chunk_id
+            m.index
+            for m in self.store.messages.get_many(chunk.request_id, [i.index for i in items])
+            if m.status == Status.QUEUED and m.chunk == chunk.chunk_id
         }
         return [item for item in items if item.index in mine]
 
@@ -98,7 +95,7 @@ class Dispatcher:
         due = time.time() + wait
         if claim.state not in (None, ChunkState.HELD, ChunkState.RETRY):
             return "duplicate"
-        if self.store.move_claim(claim, ChunkState.HELD, due_at=due) is None:
+        if self.store.claims.move(claim, ChunkState.HELD, due_at=due) is None:
             return "duplicate"  # taken meanwhile (e.g. swept: its recipients went on under a new chunk)
         send_batches(self.settings.dispatch_queue_url, [dumps(chunk)], [min(wait, SQS_MAX_DELAY_S)])
         if chunk.window is not None and quiet_hours.hold_seconds(chunk, None) > 0:
@@ -132,7 +129,7 @@ class Dispatcher:
             return self._on_error(adapter, chunk, items, claim, exc)
         self._count_call(chunk, started, None)
         self._record(chunk, items, claim, results)
-        self.store.move_claim(claim, ChunkState.DONE)
+        self.store.claims.move(claim, ChunkState.DONE)
         return "sent"
 
     def _count_call(self, chunk: DispatchChunk, started: float, error: VendorError | None) -> None:
@@ -141,7 +138,7 @@ class Dispatcher:
         latency_ms = (time.perf_counter() - started) * 1000
         vendor_metric("VendorLatency", chunk.vendor, latency_ms, "Milliseconds")
         failed = error is not None and error.outcome != Outcome.PERMANENT
-        health.record_call(self.store, chunk.vendor, error=failed, latency_ms=latency_ms)
+        health.record_call(self.deps, chunk.vendor, error=failed, latency_ms=latency_ms)
 
     def _record(
         self, chunk: DispatchChunk, items: Sequence[ChunkItem], claim: Claim, results: Sequence[SubmitResult]
@@ -176,7 +173,7 @@ class Dispatcher:
         if conflicts:
             logger.warning("messages moved before dispatch recorded them", extra={"count": len(conflicts)})
             applied += self._record_over_unknown(conflicts)
-        announce(applied)
+        announce(self.deps.events, applied)
         self._apply_early_reports([t for t in applied if t.ref_key])
         if unheard:
             logger.warning(
@@ -198,7 +195,7 @@ class Dispatcher:
         again: list[Transition] = []
         for t in conflicts:
             try:
-                current = Status(self.store.get_message(t.request_id, t.index)["status"])
+                current = self.store.messages.get(t.request_id, t.index).status
             except NotFound:
                 continue
             if current == Status.UNKNOWN and current in ALLOWED_FROM[t.status]:
@@ -209,7 +206,7 @@ class Dispatcher:
     def _apply_early_reports(self, submitted: Sequence[Transition]) -> None:
         if submitted:  # their references were written with the transitions
             apply_early_reports(
-                self.store.get_early_reports(t.ref_key for t in submitted if t.ref_key), self.store
+                self.store.references.early(t.ref_key for t in submitted if t.ref_key), self.deps
             )
 
     def _transition(
@@ -260,13 +257,13 @@ class Dispatcher:
             items = [item for item in items if item.to not in answered]
         if exc.may_have_reached:
             logger.warning("vendor call may have reached the vendor; recipients become unknown", extra=log)
-            moved = self.store.move_claim(claim, ChunkState.UNKNOWN)
+            moved = self.store.claims.move(claim, ChunkState.UNKNOWN)
             if moved is not None:
                 self._move(chunk, items, Status.UNKNOWN, exc.code or type(exc).__name__, str(exc))
                 metrics.add_metric(name="DispatchUnknown", unit="Count", value=len(items))
             return "unknown"
         # The vendor took none of the remaining recipients: say so first, whatever comes next.
-        retry = self.store.move_claim(claim, ChunkState.RETRY)
+        retry = self.store.claims.move(claim, ChunkState.RETRY)
         if retry is None:
             return "duplicate"
         if exc.outcome == Outcome.PERMANENT and exc.code in adapter.number_refusal_codes and len(items) > 1:
@@ -283,7 +280,7 @@ class Dispatcher:
             if chunk.fallback:
                 return self._pass_on(chunk, retry, items, exc.code, description)
             self._move(chunk, items, Status.REJECTED, exc.code, description)
-            self.store.move_claim(retry, ChunkState.FAILED)
+            self.store.claims.move(retry, ChunkState.FAILED)
             return "rejected"
         logger.warning("transient vendor error", extra=log)
         if retry.attempt < self.settings.max_attempts:
@@ -302,7 +299,7 @@ class Dispatcher:
         the operator is told; the recipients go to the next vendor of the route, or wait for
         the setup to be fixed (a follow-up chunk every cool-down) and end `failed` only when the
         hold is over."""
-        health.record_misconfiguration(self.store, chunk.vendor, code, meaning)
+        health.record_misconfiguration(self.deps, chunk.vendor, code, meaning)
         now = time.time()
         since = chunk.misconfigured_since or now
         if chunk.fallback:
@@ -319,7 +316,9 @@ class Dispatcher:
             self._hand_over(chunk, [later], code, f"{meaning}; waiting for the setup to be fixed", [wait])
             outcome = "waiting"
         if claim is not None:
-            self.store.move_claim(claim, ChunkState.FAILED if outcome == "failed" else ChunkState.FAILED_OVER)
+            self.store.claims.move(
+                claim, ChunkState.FAILED if outcome == "failed" else ChunkState.FAILED_OVER
+            )
         return outcome
 
     def _backoff(self, attempt: int) -> int:
@@ -332,7 +331,7 @@ class Dispatcher:
             for n, half in enumerate((items[:middle], items[middle:]))
         ]
         self._hand_over(chunk, halves, exc.code, "request refused for a bad number; split")
-        self.store.move_claim(claim, ChunkState.SPLIT)
+        self.store.claims.move(claim, ChunkState.SPLIT)
         return "split"
 
     def _retry_items(self, chunk: DispatchChunk, items: list[ChunkItem], claim: Claim) -> None:
@@ -353,14 +352,14 @@ class Dispatcher:
         """No vendor call took these recipients: the next vendor of the route gets them, or
         they end `failed` where the route is exhausted."""
         if claim.state == ChunkState.INFLIGHT:
-            moved = self.store.move_claim(claim, ChunkState.RETRY)
+            moved = self.store.claims.move(claim, ChunkState.RETRY)
             if moved is None:
                 return "duplicate"
             claim = moved
         if self._fail_over(chunk, items, code, description):
-            self.store.move_claim(claim, ChunkState.FAILED_OVER)
+            self.store.claims.move(claim, ChunkState.FAILED_OVER)
             return "failed_over"
-        self.store.move_claim(claim, ChunkState.FAILED)
+        self.store.claims.move(claim, ChunkState.FAILED)
         return "failed"
 
     def _fail_over(
@@ -404,7 +403,7 @@ class Dispatcher:
         waits: list[int] = []
         for n, follow_up in enumerate(follow_ups):
             moved = set(
-                self.store.note_handover(
+                self.store.messages.hand_over(
                     chunk.request_id,
                     [item.index for item in follow_up.items],
                     from_chunk=chunk.chunk_id,
@@ -434,12 +433,12 @@ class Dispatcher:
             self._transition(chunk, item, status, now, code=code, description=description) for item in items
         ]
         applied, _ = self.store.apply_transitions(transitions)
-        announce(applied)
+        announce(self.deps.events, applied)
 
     def _mark_unknown(self, chunk: DispatchChunk, claim: Claim, code: str, description: str) -> str:
         """An attempt died mid-call: its recipients may have been sent; never resent blind."""
         if claim.state == ChunkState.INFLIGHT:
-            moved = self.store.move_claim(claim, ChunkState.UNKNOWN)
+            moved = self.store.claims.move(claim, ChunkState.UNKNOWN)
             if moved is None:
                 raise Redeliver("the claim moved meanwhile", 5)
         self._move(chunk, chunk.items, Status.UNKNOWN, code, description)

@@ -13,28 +13,28 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..config import Settings
-from ..dal import Store, iso, utcnow
+from ..dal import HealthItem, iso, utcnow
+from ..deps import Deps
+from ..models import VendorMisconfigured
 from ..observability import logger, metrics, vendor_metric
-from ..suppression_dal import HealthStore
-from ..vendor_config import VendorNotConfigured, vendor_settings
+from ..vendor_config import VendorNotConfigured, Vendors
 
 CIRCUIT_OPEN = "CIRCUIT_OPEN"
 LOW_BALANCE = "LOW_BALANCE"
 
 
-def record_call(store: Store, vendor: str, *, error: bool, latency_ms: float) -> bool:
+def record_call(deps: Deps, vendor: str, *, error: bool, latency_ms: float) -> bool:
     """Count one vendor call; opens the circuit when the vendor fails too often. True if it opened.
     Never raises: health bookkeeping must not fail a dispatch."""
-    settings = store.settings
+    settings = deps.settings
+    health = deps.store.health
     now = time.time()
     try:
-        item = HealthStore(store).add_call(vendor, int(now // settings.health_window_s), error, latency_ms)
-        calls = int(item.get("calls", 0)) + int(item.get("prev_calls", 0))
-        errors = int(item.get("errors", 0)) + int(item.get("prev_errors", 0))
+        item = health.add_call(vendor, int(now // settings.health_window_s), error, latency_ms)
+        calls, errors = item.calls, item.errors
         if not error or calls < settings.health_min_calls or errors / calls < settings.health_error_threshold:
             return False
-        if HealthStore(store).open_circuit(vendor, now + settings.health_cooldown_s, now):
+        if health.open_circuit(vendor, now + settings.health_cooldown_s, now):
             logger.warning(
                 "vendor circuit opened",
                 extra={
@@ -51,14 +51,14 @@ def record_call(store: Store, vendor: str, *, error: bool, latency_ms: float) ->
     return False
 
 
-def record_misconfiguration(store: Store, vendor: str, code: str, meaning: str) -> bool:
+def record_misconfiguration(deps: Deps, vendor: str, code: str, meaning: str) -> bool:
     """The vendor refused us for our own setup (IP not allowed, wrong credentials, account
     disabled): its circuit opens at once, and the operator is told once per opening (event
     `SMS Vendor Misconfigured`, metric `VendorMisconfigured`, which an alarm watches).
     True when this call opened it. Never raises."""
     now = time.time()
     try:
-        opened = HealthStore(store).open_circuit(vendor, now + store.settings.health_cooldown_s, now)
+        opened = deps.store.health.open_circuit(vendor, now + deps.settings.health_cooldown_s, now)
     except Exception as exc:
         logger.warning("vendor circuit not opened", extra={"vendor": vendor, "error": str(exc)})
         opened = True  # tell the operator all the same
@@ -67,10 +67,9 @@ def record_misconfiguration(store: Store, vendor: str, code: str, meaning: str) 
         metrics.add_metric(name="VendorMisconfigured", unit="Count", value=1)
         vendor_metric("CircuitOpened", vendor, 1)
         try:
-            from ..events import publish
-            from ..models import VendorMisconfigured
-
-            publish([VendorMisconfigured(vendor=vendor, code=code, meaning=meaning, time=utcnow())])
+            deps.events.publish(
+                [VendorMisconfigured(vendor=vendor, code=code, meaning=meaning, time=utcnow())]
+            )
         except Exception as exc:  # the alarm still fires from the metric
             logger.warning(
                 "misconfiguration event not published", extra={"vendor": vendor, "error": str(exc)}
@@ -78,17 +77,17 @@ def record_misconfiguration(store: Store, vendor: str, code: str, meaning: str) 
     return opened
 
 
-def record_balance(store: Store, vendor: str, balance: Any) -> None:
+def record_balance(deps: Deps, vendor: str, balance: Any) -> None:
     """Keep the balance poll read, for `min_balance` steering. Never raises."""
     try:
-        HealthStore(store).set_balance(vendor, str(balance), iso(utcnow()))
+        deps.store.health.set_balance(vendor, str(balance), iso(utcnow()))
     except Exception as exc:
         logger.warning("vendor balance not kept", extra={"vendor": vendor, "error": str(exc)})
 
 
-def _min_balance(vendor: str, settings: Settings) -> Decimal | None:
+def _min_balance(vendor: str, vendors: Vendors) -> Decimal | None:
     try:
-        value = vendor_settings(vendor, settings).get("min_balance")
+        value = vendors.settings_of(vendor).get("min_balance")
     except VendorNotConfigured:
         return None
     try:
@@ -101,28 +100,28 @@ def _min_balance(vendor: str, settings: Settings) -> Decimal | None:
 class HealthView:
     """The health of some vendors as read once (one BatchGetItem), for routing decisions."""
 
-    settings: Settings
-    items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    vendors: Vendors
+    items: dict[str, HealthItem] = field(default_factory=dict)
     now: float = field(default_factory=time.time)
 
     @classmethod
-    def load(cls, store: Store, vendors: Iterable[str]) -> HealthView:
+    def load(cls, deps: Deps, vendors: Iterable[str]) -> HealthView:
         try:
-            items = HealthStore(store).get_many(vendors)
+            items = deps.store.health.get_many(vendors)
         except Exception as exc:  # without health data every vendor counts as healthy
             logger.warning("vendor health unreadable; routing as configured", extra={"error": str(exc)})
             items = {}
-        return cls(store.settings, items)
+        return cls(deps.vendors, items)
 
     def why_unavailable(self, vendor: str) -> str | None:
         """CIRCUIT_OPEN, LOW_BALANCE, or None when the vendor may take traffic."""
-        item = self.items.get(vendor) or {}
-        if float(item.get("open_until", 0)) > self.now:
+        item = self.items.get(vendor) or HealthItem(vendor=vendor)
+        if item.open_until > self.now:
             return CIRCUIT_OPEN
-        floor = _min_balance(vendor, self.settings)
-        if floor is not None and item.get("balance") is not None:
+        floor = _min_balance(vendor, self.vendors)
+        if floor is not None and item.balance is not None:
             try:
-                if Decimal(str(item["balance"])) < floor:
+                if Decimal(item.balance) < floor:
                     return LOW_BALANCE
             except InvalidOperation:
                 pass
@@ -140,6 +139,6 @@ class HealthView:
         return tuple(healthy + [v for v in route if v not in healthy])
 
 
-def unavailable_reason(store: Store, vendor: str) -> str | None:
+def unavailable_reason(deps: Deps, vendor: str) -> str | None:
     """For dispatch: why `vendor` should not be called now (None: call it)."""
-    return HealthView.load(store, [vendor]).why_unavailable(vendor)
+    return HealthView.load(deps, [vendor]).why_unavailable(vendor)

@@ -13,12 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..config import Settings, get_settings
-from ..dal import Store, iso, utcnow
-from ..events import publish
+from ..config import Settings
+from ..dal import iso, utcnow
+from ..deps import Deps
 from ..models import VendorBalanceEvent
 from ..observability import logger, metrics, vendor_metric
-from ..vendor_config import configured_vendors, get_adapter
 from ..vendors import Capability, PullBatch, ReportQuery, VendorAdapter, VendorError
 from .callbacks import note_unreadable
 from .health import record_balance
@@ -70,23 +69,16 @@ class Deadline:
         return start + call_s + APPLY_MARGIN_S <= self.hard_end
 
 
-def run(
-    settings: Settings | None = None,
-    store: Store | None = None,
-    budget_s: float | None = None,
-    remaining_ms: int | None = None,
-) -> PollSummary:
+def run(deps: Deps, budget_s: float | None = None, remaining_ms: int | None = None) -> PollSummary:
     """One poll of every configured vendor; `remaining_ms` is the Lambda context's remaining time."""
-    settings = settings or get_settings()
-    store = store or Store(settings)
-    deadline = Deadline.of(settings, budget_s, remaining_ms)
+    deadline = Deadline.of(deps.settings, budget_s, remaining_ms)
     summary = PollSummary()
     balances: list[VendorBalanceEvent] = []
-    for vendor in configured_vendors(settings):
-        adapter = get_adapter(vendor, settings)
+    for vendor in deps.vendors.configured():
+        adapter = deps.vendors.adapter(vendor)
         for step in (_pull_reports, _pull_inbound, _query_reports):
             try:
-                step(adapter, store, settings, deadline, summary)
+                step(adapter, deps, deadline, summary)
             except VendorError as exc:  # what the step applied before the error stays applied
                 _failed(summary, vendor, exc)
         if not deadline.allows(adapter):
@@ -98,14 +90,17 @@ def run(
             _failed(summary, vendor, exc)
             continue
         summary.balances[vendor] = str(balance.balance)
-        record_balance(store, vendor, balance.balance)  # for `min_balance` steering
+        record_balance(deps, vendor, balance.balance)  # for `min_balance` steering
         balances.append(
             VendorBalanceEvent(vendor=vendor, balance=str(balance.balance), unit=balance.unit, time=utcnow())
         )
         vendor_metric("VendorBalance", vendor, float(balance.balance), unit="None")
+        # the alarm watches this: its threshold is a vendor setting, in the vendor's own unit
+        low = balance.balance < adapter.balance_alarm_below
+        vendor_metric("VendorBalanceLow", vendor, 1.0 if low else 0.0)
     if balances:
-        publish(balances)
-    summary.rematched = _rematch_early(store, settings)
+        deps.events.publish(balances)
+    summary.rematched = _rematch_early(deps)
     return summary
 
 
@@ -115,20 +110,20 @@ def _failed(summary: PollSummary, vendor: str, exc: VendorError) -> None:
     logger.warning("poll failed for vendor", extra={"vendor": vendor, "error": str(exc)})
 
 
-def _take(adapter: VendorAdapter, batch: PullBatch, store: Store, summary: PollSummary, source: str) -> None:
+def _take(adapter: VendorAdapter, batch: PullBatch, deps: Deps, summary: PollSummary, source: str) -> None:
     """Store one vendor answer (before the next call: its records are not handed out again)."""
     note_unreadable(adapter.vendor_id, batch.unreadable, source)
     summary.unreadable += len(batch.unreadable)
     if batch.reports:
-        summary.reports += apply_reports(batch.reports, store)
+        summary.reports += apply_reports(batch.reports, deps)
     if batch.inbound:
-        summary.inbound += store_inbound(batch.inbound, store)
+        summary.inbound += store_inbound(batch.inbound, deps)
 
 
 def _drain(
     adapter: VendorAdapter,
     pull: Callable[[], PullBatch],
-    store: Store,
+    deps: Deps,
     deadline: Deadline,
     summary: PollSummary,
     source: str,
@@ -146,54 +141,47 @@ def _drain(
         if call and pause:
             time.sleep(pause)
         batch = pull()
-        _take(adapter, batch, store, summary, source)
+        _take(adapter, batch, deps, summary, source)
         if not batch.more:
             return
 
 
-def _pull_reports(
-    adapter: VendorAdapter, store: Store, settings: Settings, deadline: Deadline, summary: PollSummary
-) -> None:
+def _pull_reports(adapter: VendorAdapter, deps: Deps, deadline: Deadline, summary: PollSummary) -> None:
     if adapter.supports(Capability.PULL_REPORTS):
-        _drain(adapter, adapter.pull_reports, store, deadline, summary, "pull")
+        _drain(adapter, adapter.pull_reports, deps, deadline, summary, "pull")
 
 
-def _pull_inbound(
-    adapter: VendorAdapter, store: Store, settings: Settings, deadline: Deadline, summary: PollSummary
-) -> None:
+def _pull_inbound(adapter: VendorAdapter, deps: Deps, deadline: Deadline, summary: PollSummary) -> None:
     if adapter.supports(Capability.PULL_INBOUND):
-        _drain(adapter, adapter.pull_inbound, store, deadline, summary, "pull")
+        _drain(adapter, adapter.pull_inbound, deps, deadline, summary, "pull")
 
 
-def _query_reports(
-    adapter: VendorAdapter, store: Store, settings: Settings, deadline: Deadline, summary: PollSummary
-) -> None:
+def _query_reports(adapter: VendorAdapter, deps: Deps, deadline: Deadline, summary: PollSummary) -> None:
     if not adapter.supports(Capability.QUERY_REPORTS) or not deadline.allows(adapter):
         return
     now = utcnow()
-    waiting = store.query_state(
-        f"P#{adapter.vendor_id}",
-        before=iso(now - dt.timedelta(seconds=settings.poll_min_age_s)),
+    waiting = deps.store.messages.awaiting_report(
+        adapter.vendor_id,
+        before=iso(now - dt.timedelta(seconds=deps.settings.poll_min_age_s)),
         after=iso(now - QUERY_MAX_AGE),
-        limit=settings.poll_query_limit,
+        limit=deps.settings.poll_query_limit,
     )
-    queries = [ReportQuery(vendor_ref=i["vendor_ref"], to=i["to"]) for i in waiting if i.get("vendor_ref")]
+    queries = [ReportQuery(vendor_ref=m.vendor_ref, to=m.to) for m in waiting if m.vendor_ref]
     if not queries:
         return
     summary.queried += len(queries)
     for batch in adapter.query_report_batches(queries):  # one vendor call each: stored before the next
-        _take(adapter, batch, store, summary, "query")
+        _take(adapter, batch, deps, summary, "query")
         if not deadline.allows(adapter):
             summary.cut_short.append(adapter.vendor_id)
             return
 
 
-def _rematch_early(store: Store, settings: Settings) -> int:
+def _rematch_early(deps: Deps) -> int:
     """Reports that came before their message: apply those whose message has appeared since."""
     from ..vendors import VENDOR_IDS
 
     rematched = 0
     for vendor in VENDOR_IDS:
-        kept = {item["pk"][2:]: item["report"] for item in store.query_state(f"E#{vendor}", limit=1000)}
-        rematched += apply_early_reports(kept, store)
+        rematched += apply_early_reports(deps.store.references.early_of(vendor), deps)
     return rematched

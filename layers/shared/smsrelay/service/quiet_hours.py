@@ -10,7 +10,6 @@ import datetime as dt
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..config import get_settings
 from ..models import DispatchChunk, SendWindow
 from ..observability import logger
 from ..vendors import Capability, VendorAdapter
@@ -20,9 +19,9 @@ NATIVE_WINDOW_OFFSET = dt.timedelta(hours=8)
 
 
 @lru_cache(maxsize=4096)
-def zone_of(number: str, default: str | None = None) -> str:
-    """The IANA zone of an E.164 number (the first, where a country has several), else the default."""
-    fallback = default or get_settings().default_timezone
+def zone_of(number: str, default: str) -> str:
+    """The IANA zone of an E.164 number (the first, where a country has several), else `default`."""
+    fallback = default
     try:
         import phonenumbers
         from phonenumbers import timezone as pn_timezone
@@ -41,8 +40,9 @@ def _utcnow() -> dt.datetime:  # the clock (tests move it)
 
 
 def _zone(name: str | None) -> dt.tzinfo:
+    """A chunk's zone (planning gives every chunk with a window one)."""
     try:
-        return ZoneInfo(name or get_settings().default_timezone)
+        return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
         logger.warning("unknown time zone; using UTC", extra={"zone": name})
         return dt.UTC

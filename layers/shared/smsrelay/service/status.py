@@ -6,13 +6,11 @@ import base64
 import json
 import re
 
-from ..dal import NotFound, Store, message_id, split_message_id
+from ..dal import MessageItem, NotFound, RequestRecord, Store, split_message_id
 from ..models import (
-    HistoryEntry,
     MessageView,
     RejectedRecipient,
     RejectionsView,
-    RequestState,
     RequestView,
     Status,
 )
@@ -29,25 +27,25 @@ def _known_shape(request_id: str) -> str:
     return request_id
 
 
-def message_view(item: dict) -> MessageView:
+def message_view(item: MessageItem) -> MessageView:
     return MessageView(
-        message_id=message_id(item["request_id"], int(item["idx"])),
-        request_id=item["request_id"],
-        to=item["to"],
-        vendor=item.get("vendor"),
-        status=Status(item["status"]),
-        vendor_ref=item.get("vendor_ref"),
-        code=item.get("code"),
-        description=item.get("description"),
-        client_ref=item.get("client_ref"),
-        segments=int(item["segments"]) if "segments" in item else None,
-        history=[HistoryEntry.model_validate(h) for h in item.get("history", [])],
+        message_id=item.message_id,
+        request_id=item.request_id,
+        to=item.to,
+        vendor=item.vendor,
+        status=item.status,
+        vendor_ref=item.vendor_ref,
+        code=item.code,
+        description=item.description,
+        client_ref=item.client_ref,
+        segments=item.segments,
+        history=list(item.history),
     )
 
 
 def get_message(store: Store, value: str) -> MessageView:
     request_id, index = split_message_id(value)
-    return message_view(store.get_message(_known_shape(request_id), index))
+    return message_view(store.messages.get(_known_shape(request_id), index))
 
 
 def _decode_token(next_token: str | None) -> object:
@@ -67,35 +65,35 @@ class BadToken(ValueError):
     """A next_token that this API did not give out (the API answers 400)."""
 
 
-def _rows_bound(store: Store, request: dict) -> int:
+def _rows_bound(store: Store, request: RequestRecord) -> int:
     """One past the last row index that may have a message."""
-    if "rows_total" in request:
-        return int(request["rows_total"])
-    parts = store.list_parts(request["request_id"], "sk, last_row")
-    return max((int(p.get("last_row", -1)) for p in parts), default=-1) + 1
+    if request.rows_total is not None:
+        return request.rows_total
+    parts = store.requests.list_parts(request.request_id)
+    return max((p.last_row for p in parts), default=-1) + 1
 
 
 def get_request(
     store: Store, request_id: str, next_token: str | None = None, limit: int = PAGE_SIZE
 ) -> RequestView:
-    request = store.get_request(_known_shape(request_id))
+    request = store.requests.load(_known_shape(request_id))
     start = _decode_token(next_token) or 0
     if not isinstance(start, int) or isinstance(start, bool) or start < 0:
         raise BadToken("next_token: not a token this API gave out; start again without it")
-    items, next_start = store.list_messages(
+    items, next_start = store.messages.page(
         request_id, _rows_bound(store, request), start, max(1, min(limit, 1000))
     )
-    counts = {status.value: int(request.get(f"c_{status.value}", 0)) for status in Status}
-    counts["invalid"] = int(request.get("rejected_count", 0))
+    counts = {status.value: request.count(f"c_{status.value}") for status in Status}
+    counts["invalid"] = request.count("rejected_count")
     return RequestView(
         request_id=request_id,
-        client_ref=request.get("client_ref"),
-        created_at=request["created_at"],
-        state=RequestState(request.get("state", RequestState.ACCEPTED.value)),
-        total=int(request.get("total", 0)),
-        rejected_count=int(request.get("rejected_count", 0)),
+        client_ref=request.client_ref,
+        created_at=request.created_at,
+        state=request.state,
+        total=request.count("total"),
+        rejected_count=request.count("rejected_count"),
         counts=counts,
-        error=request.get("error"),
+        error=request.error,
         messages=[message_view(i) for i in items],
         next_token=_encode_token(next_start) if next_start is not None else None,
     )
@@ -105,7 +103,7 @@ def get_rejections(
     store: Store, request_id: str, next_token: str | None = None, limit: int = PAGE_SIZE
 ) -> RejectionsView:
     """Every number refused at send, in row order, page by page (parts without any are skipped)."""
-    request = store.get_request(_known_shape(request_id))
+    request = store.requests.load(_known_shape(request_id))
     cursor = _decode_token(next_token) or [0, None]
     if (
         not isinstance(cursor, list)
@@ -116,13 +114,11 @@ def get_rejections(
         raise BadToken("next_token: not a token this API gave out; start again without it")
     part, after = cursor
     limit = max(1, min(limit, 1000))
-    parts = [
-        int(p["sk"][2:]) for p in store.list_parts(request_id, "sk, rejected") if int(p.get("rejected", 0))
-    ]
+    parts = [p.number for p in store.requests.list_parts(request_id) if p.rejected]
     found: list[RejectedRecipient] = []
     token = None
     for number in [p for p in parts if p >= part]:
-        page, more = store.list_rejections(
+        page, more = store.requests.list_rejections(
             request_id, number, after if number == part else None, limit - len(found)
         )
         found += page
@@ -134,8 +130,8 @@ def get_rejections(
             break
     return RejectionsView(
         request_id=request_id,
-        state=RequestState(request.get("state", RequestState.ACCEPTED.value)),
-        rejected_count=int(request.get("rejected_count", 0)),
+        state=request.state,
+        rejected_count=request.count("rejected_count"),
         rejected=found,
         next_token=token,
     )

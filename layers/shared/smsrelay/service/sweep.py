@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 
 from ..chunk_state import ChunkState, Next, next_step
-from ..config import Settings, get_settings
-from ..dal import NotFound, RequestRecord, Store, Transition, iso, utcnow
+from ..dal import MessageItem, NotFound, Transition, iso, utcnow
+from ..deps import Deps
 from ..models import AcceptJob, RequestState, SendOptionsSpec, Status
 from ..observability import logger, metrics
 from ..vendors import VENDOR_IDS
@@ -34,14 +34,12 @@ class SweepSummary:
     resumed_requests: int = 0
 
 
-def run(settings: Settings | None = None, store: Store | None = None, limit: int = 10_000) -> SweepSummary:
-    settings = settings or get_settings()
-    store = store or Store(settings)
+def run(deps: Deps, limit: int = 10_000) -> SweepSummary:
     summary = SweepSummary()
     now = utcnow()
-    _resume_acceptances(store, settings, summary)
-    Sweeper(store, settings, summary).sweep_queued(now, limit)
-    _expire_submitted(store, settings, now, limit, summary)
+    _resume_acceptances(deps, summary)
+    Sweeper(deps, summary).sweep_queued(now, limit)
+    _expire_submitted(deps, now, limit, summary)
     if summary.requeued or summary.unknown_dispatch or summary.expired or summary.resumed_requests:
         logger.info("sweep done", extra={"summary": summary.__dict__})
     metrics.add_metric(name="SweptQueued", unit="Count", value=summary.requeued)
@@ -49,14 +47,14 @@ def run(settings: Settings | None = None, store: Store | None = None, limit: int
     return summary
 
 
-def _resume_acceptances(store: Store, settings: Settings, summary: SweepSummary) -> None:
+def _resume_acceptances(deps: Deps, summary: SweepSummary) -> None:
     from .accept import Acceptance
 
+    settings = deps.settings
     now = time.time()
-    for item in store.unfinished_requests():
-        record = RequestRecord.from_item(item)
+    for record in deps.store.requests.unfinished():
         if record.state != RequestState.ACCEPTING:
-            Acceptance(settings, store)._announce(record)
+            Acceptance(deps).announce(record)
             continue
         if (record.lease_until or 0) > now or record.touched_at > now - settings.accept_stale_s:
             continue  # someone holds it, or it moved lately
@@ -66,36 +64,37 @@ def _resume_acceptances(store: Store, settings: Settings, summary: SweepSummary)
 
 
 class Sweeper:
-    def __init__(self, store: Store, settings: Settings, summary: SweepSummary):
-        self.store = store
-        self.settings = settings
+    def __init__(self, deps: Deps, summary: SweepSummary):
+        self.deps = deps
+        self.store = deps.store
+        self.settings = deps.settings
         self.summary = summary
-        self._parts: dict[tuple[str, int], str | None] = {}
+        self._parts: dict[tuple[str, int], bool] = {}
         self._options: dict[str, SendOptionsSpec] = {}
 
     def sweep_queued(self, now: dt.datetime, limit: int) -> None:
-        stale = self.store.query_state(
-            "Q", before=iso(now - dt.timedelta(seconds=self.settings.queued_limit_s)), limit=limit
+        stale = self.store.messages.queued_before(
+            iso(now - dt.timedelta(seconds=self.settings.queued_limit_s)), limit=limit
         )
-        by_chunk: dict[str, list[dict]] = {}
+        by_chunk: dict[str, list[MessageItem]] = {}
         for item in stale:
             if self._part_written(item):  # an unfinished part belongs to its acceptance, not to us
-                by_chunk.setdefault(item.get("chunk", ""), []).append(item)
+                by_chunk.setdefault(item.chunk or "", []).append(item)
         for chunk_id, items in by_chunk.items():
             if chunk_id:
                 self._judge(chunk_id, items)
 
-    def _part_written(self, item: dict) -> bool:
-        key = (item["request_id"], int(item.get("part", -1)))
-        if key[1] < 0:
+    def _part_written(self, item: MessageItem) -> bool:
+        if item.part is None:
             return True
+        key = (item.request_id, item.part)
         if key not in self._parts:
-            part = self.store.get_part(*key)
-            self._parts[key] = part.get("state") if part else None
-        return self._parts[key] in ("written", "enqueued")
+            part = self.store.requests.get_part(*key)
+            self._parts[key] = part.written if part else False
+        return self._parts[key]
 
-    def _judge(self, chunk_id: str, items: list[dict]) -> None:
-        claim = self.store.get_claim(chunk_id)
+    def _judge(self, chunk_id: str, items: list[MessageItem]) -> None:
+        claim = self.store.claims.get(chunk_id)
         step = next_step(
             claim, time.time(), self.settings.dispatch_lease_s, held_grace_s=self.settings.queued_limit_s
         )
@@ -104,7 +103,7 @@ class Sweeper:
         if step == Next.MARK_UNKNOWN:
             if (
                 claim.state == ChunkState.INFLIGHT
-                and self.store.move_claim(claim, ChunkState.UNKNOWN) is None
+                and self.store.claims.move(claim, ChunkState.UNKNOWN) is None
             ):
                 return  # it moved meanwhile: judged again next time
             self.summary.unknown_dispatch += self._move(
@@ -112,7 +111,7 @@ class Sweeper:
             )
             return
         if step == Next.SEND:
-            if self.store.move_claim(claim, ChunkState.SWEPT) is None:
+            if self.store.claims.move(claim, ChunkState.SWEPT) is None:
                 return  # dispatch (or another sweep) took it meanwhile
             self._resend(chunk_id, items)
         elif claim.state == ChunkState.SWEPT:
@@ -126,16 +125,16 @@ class Sweeper:
                 items, chunk_id, Status.UNKNOWN, "CHUNK_FINISHED", "its chunk finished without recording it"
             )
 
-    def _resend(self, chunk_id: str, items: list[dict]) -> None:
+    def _resend(self, chunk_id: str, items: list[MessageItem]) -> None:
         """The taken-over chunk's recipients go on under a new chunk that owns only them."""
-        items.sort(key=lambda i: int(i["idx"]))
-        options = self._request_options(items[0]["request_id"])
+        items.sort(key=lambda i: i.index)
+        options = self._request_options(items[0].request_id)
         if options is None:
             return
-        new_id = f"{chunk_id}~s{int(items[0]['idx'])}"
+        new_id = f"{chunk_id}~s{items[0].index}"
         chunk = chunks.rebuild(new_id, items, options)
         moved = set(
-            self.store.note_handover(
+            self.store.messages.hand_over(
                 chunk.request_id,
                 [i.index for i in chunk.items],
                 from_chunk=chunk_id,
@@ -158,48 +157,51 @@ class Sweeper:
     def _request_options(self, request_id: str) -> SendOptionsSpec | None:
         if request_id not in self._options:
             try:
-                record = self.store.load_request(request_id)
+                record = self.store.requests.load(request_id)
             except NotFound:
                 return None
             self._options[request_id] = SendOptionsSpec.model_validate(record.options)
         return self._options[request_id]
 
-    def _move(self, items: list[dict], owner: str, status: Status, code: str, description: str) -> int:
-        return _move(self.store, items, status, code, description, owner=owner)
+    def _move(self, items: list[MessageItem], owner: str, status: Status, code: str, description: str) -> int:
+        return _move(self.deps, items, status, code, description, owner=owner)
 
 
-def _expire_submitted(
-    store: Store, settings: Settings, now: dt.datetime, limit: int, summary: SweepSummary
-) -> None:
-    before = iso(now - dt.timedelta(hours=settings.report_window_hours))
+def _expire_submitted(deps: Deps, now: dt.datetime, limit: int, summary: SweepSummary) -> None:
+    before = iso(now - dt.timedelta(hours=deps.settings.report_window_hours))
     for vendor in VENDOR_IDS:
-        items = list(store.query_state(f"P#{vendor}", before=before, limit=limit))
+        items = list(deps.store.messages.awaiting_report(vendor, before=before, limit=limit))
         if items:
             summary.expired += _move(
-                store, items, Status.UNKNOWN, "NO_REPORT", "no report within the report window"
+                deps, items, Status.UNKNOWN, "NO_REPORT", "no report within the report window"
             )
 
 
 def _move(
-    store: Store, items: list[dict], status: Status, code: str, description: str, owner: str | None = None
+    deps: Deps,
+    items: list[MessageItem],
+    status: Status,
+    code: str,
+    description: str,
+    owner: str | None = None,
 ) -> int:
     now = utcnow()
     transitions = [
         Transition(
-            request_id=i["request_id"],
-            index=int(i["idx"]),
-            previous=Status(i["status"]),
+            request_id=i.request_id,
+            index=i.index,
+            previous=i.status,
             status=status,
             at=now,
-            to=i["to"],
-            vendor=i.get("vendor"),
+            to=i.to,
+            vendor=i.vendor,
             code=code,
             description=description,
-            client_ref=i.get("client_ref"),
+            client_ref=i.client_ref,
             owner=owner,
         )
         for i in items
     ]
-    applied, _ = store.apply_transitions(transitions)
-    announce(applied)
+    applied, _ = deps.store.apply_transitions(transitions)
+    announce(deps.events, applied)
     return len(applied)

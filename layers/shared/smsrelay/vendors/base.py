@@ -13,6 +13,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import parse_qs
@@ -68,6 +69,8 @@ class VendorSettings(BaseModel):
     connect_timeout_s: float = Field(default=3.05, gt=0, le=60)
     max_batch: int | None = Field(default=None, ge=1)
     enabled: bool = True
+    #: the balance alarm fires below this, in the vendor's own unit (default: the adapter's)
+    balance_alarm_below: Decimal | None = None
 
 
 # --------------------------------------------------------------------------- raw HTTP
@@ -327,6 +330,8 @@ class VendorAdapter(ABC):
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     push_ack: ClassVar[PushReply] = PushReply(200, "OK")
     codes: ClassVar[CodeTable]
+    #: a low balance for an account of this vendor, in its own unit (a setting may say otherwise)
+    balance_alarm_default: ClassVar[Decimal] = Decimal(0)
 
     def __init__(self, settings: VendorSettings | Mapping[str, Any], session: requests.Session | None = None):
         if not isinstance(settings, self.settings_model):
@@ -344,6 +349,12 @@ class VendorAdapter(ABC):
         if self.settings.max_batch:
             return min(self.max_batch, self.settings.max_batch)
         return self.max_batch
+
+    @property
+    def balance_alarm_below(self) -> Decimal:
+        """Below this balance (the vendor's own unit) the operator is alarmed."""
+        configured = self.settings.balance_alarm_below
+        return self.balance_alarm_default if configured is None else configured
 
     def supports(self, capability: Capability) -> bool:
         return capability in self.capabilities

@@ -328,6 +328,7 @@ def parse_status_answer(body: bytes | str, tz: dt.tzinfo | None = None) -> PullB
 
 class IntlAdapter(VendorAdapter):
     vendor_id: ClassVar[str] = VENDOR
+    balance_alarm_default = Decimal("50")  # the account's currency
     max_batch: ClassVar[int] = 1000
     number_refusal_codes: ClassVar[frozenset[str]] = frozenset({"1007"})
     settings_model: ClassVar[type[VendorSettings]] = IntlSettings

@@ -446,6 +446,7 @@ def parse_push_request(request: RawRequest) -> PushBatch:
 
 class Kxt3Adapter(VendorAdapter):
     vendor_id: ClassVar[str] = VENDOR
+    balance_alarm_default = Decimal("1000")  # messages
     max_batch: ClassVar[int] = MAX_NUMBERS
     number_refusal_codes: ClassVar[frozenset[str]] = frozenset({"310"})
     max_content_chars: ClassVar[int | None] = MAX_CONTENT

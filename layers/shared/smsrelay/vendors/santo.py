@@ -380,6 +380,7 @@ def report_status(status: str, code: str) -> ReportStatus:
 
 class SantoAdapter(VendorAdapter):
     vendor_id = VENDOR
+    balance_alarm_default = Decimal("100")  # CNY
     max_batch = 100
     settings_model = SantoSettings
     capabilities = frozenset(

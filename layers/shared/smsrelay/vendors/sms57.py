@@ -390,6 +390,7 @@ def stat_description(stat: str) -> str:
 
 class Sms57Adapter(VendorAdapter):
     vendor_id: ClassVar[str] = VENDOR
+    balance_alarm_default = Decimal("100")  # CNY; post-paid accounts go negative
     max_batch: ClassVar[int] = 500
     settings_model: ClassVar[type[VendorSettings]] = Sms57Settings
     capabilities: ClassVar[frozenset[Capability]] = frozenset(

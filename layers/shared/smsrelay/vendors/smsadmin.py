@@ -366,6 +366,7 @@ def parse_push_fields(fields: Mapping[str, str]) -> PushBatch:
 
 class SmsAdminAdapter(VendorAdapter):
     vendor_id: ClassVar[str] = VENDOR
+    balance_alarm_default = Decimal("100")  # CNY
     max_batch: ClassVar[int] = 1000
     settings_model: ClassVar[type[VendorSettings]] = SmsAdminSettings
     # No RESEND_SAFE: the document makes linkid unique on our side ("不得重复") but never says
