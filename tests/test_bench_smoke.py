@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from smsrelay.vendors import VENDOR_IDS
+
+pytestmark = pytest.mark.slow  # runs the benchmarks at a tiny size
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from smsrelay.chunk_state import ChunkState, Claim, Next, next_step
@@ -101,6 +102,7 @@ def test_fingerprints_behave_as_a_set(keys: list[str]) -> None:
     assert all(not again.add(key) for key in seen)
 
 
+@pytest.mark.slow
 def test_fingerprints_of_a_million_numbers_stay_small() -> None:
     fingerprints = Fingerprints()
     for n in range(1_000_000):

@@ -105,6 +105,7 @@ def test_the_template_makes_the_toy_vendor_s_receiver_route_secret_and_alarm(che
     assert template.outputs()["toyCallbackUrl"].endswith("/callbacks/toy/<token>")
 
 
+@pytest.mark.slow  # a local stack in a subprocess
 def test_a_message_to_the_toy_vendor_is_delivered_through_its_own_callback(
     checkout: Path, tmp_path: Path
 ) -> None:

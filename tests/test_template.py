@@ -1122,6 +1122,7 @@ def test_deployed_roles(name: str, tmp_path_factory: pytest.TempPathFactory) -> 
 # --------------------------------------------------------------------------- linters
 
 
+@pytest.mark.slow
 def test_cfn_lint_passes():
     result = subprocess.run(
         [cfn_lint_bin(), str(TEMPLATE_PATH)], capture_output=True, text=True, cwd=ROOT, timeout=180
@@ -1129,6 +1130,7 @@ def test_cfn_lint_passes():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_cfn_lint_really_checks_sam_resources(tmp_path):
     """Guards against a lint that silently checks nothing (e.g. a SAM template it cannot read)."""
     broken = TEMPLATE_PATH.read_text().replace(

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import functools
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 from moto import mock_aws
 from smsrelay_local import moto_patches
@@ -23,6 +27,11 @@ def simulators() -> Iterator[dict]:
         sim.stop()
 
 
+@functools.cache
+def _boto3_session() -> boto3.Session:
+    return boto3.Session()
+
+
 def _reset_process_state() -> None:
     from aws_lambda_powertools.utilities import parameters
     from smsrelay import aws
@@ -38,7 +47,9 @@ def _reset_process_state() -> None:
 
 
 @pytest.fixture
-def env(tmp_path: Path, simulators: dict, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+def env(
+    tmp_path: Path, simulators: dict, monkeypatch: pytest.MonkeyPatch, atomic_store: None
+) -> Iterator[Harness]:
     for sim in simulators.values():
         sim.reset()
         sim.push_url = None
@@ -61,6 +72,9 @@ def env(tmp_path: Path, simulators: dict, monkeypatch: pytest.MonkeyPatch) -> It
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     moto_patches.apply()
     with mock_aws():
+        # moto clears boto3's default session for each mock; a new one reloads every service
+        # model (about a third of a test's setup), so the tests share one.
+        boto3.DEFAULT_SESSION = _boto3_session()
         _reset_process_state()
         harness = Harness(tmp_path, simulators)
         for key, value in harness.create_resources().items():
@@ -73,3 +87,44 @@ def env(tmp_path: Path, simulators: dict, monkeypatch: pytest.MonkeyPatch) -> It
             harness.stop()
             _reset_process_state()
     os.environ.pop("VENDOR_SETTINGS_FILE", None)
+
+
+@pytest.fixture
+def atomic_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB applies each call atomically; moto does not lock between threads, and the harness
+    runs pushes (its callback server) and concurrency tests in threads beside the test's own
+    calls. Every test serialises moto's DynamoDB operations, so they test our code, not the
+    emulator (without it a push could see half of a dispatch transaction at load)."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    moto_patches.apply()  # first: what is wrapped here is put back after the test
+    lock = threading.RLock()
+    for name in (
+        "get_item",
+        "put_item",
+        "update_item",
+        "delete_item",
+        "query",
+        "scan",
+        "batch_get_item",
+        "batch_write_item",
+        "transact_get_items",
+        "transact_write_items",
+    ):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, locked)
+
+
+@pytest.fixture
+def restore_sims(env: Harness) -> Iterator[dict]:
+    """Simulator attributes a test changes are put back (the simulators live for the session)."""
+    saved = {v: {k: getattr(s, k) for k in ("balance", "slow_answer_s")} for v, s in env.simulators.items()}
+    yield env.simulators
+    for vendor, values in saved.items():
+        for key, value in values.items():
+            setattr(env.simulators[vendor], key, value)

@@ -6,6 +6,7 @@ give them; the queues are drained by hand so a test decides when dispatch runs."
 from __future__ import annotations
 
 import base64
+import functools
 import importlib.util
 import json
 import os
@@ -21,11 +22,20 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import boto3
 from smsrelay_local.simulators import SIMULATED
+from smsrelay_local.stack import Template
+from smsrelay_local.stack.resources import ResourceBuilder
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 ROOT = Path(__file__).resolve().parents[2]
 VENDORS: tuple[str, ...] = SIMULATED  # every vendor with a simulator (test_real_stack: = the template's)
+
+
+@functools.cache
+def _template() -> tuple[Template, dict[str, str]]:
+    """template.yaml read once, and the environment its functions get."""
+    template = Template(ROOT / "template.yaml")
+    return template, template.functions()[0].env
 
 
 class Context:
@@ -166,29 +176,15 @@ class Harness:
 
     # ------------------------------------------------------------------ setup
     def create_resources(self) -> dict[str, str]:
-        self.ddb.create_table(
-            TableName="smsrelay",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gpk", "gsk")
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "by_state",
-                    "KeySchema": [
-                        {"AttributeName": "gpk", "KeyType": "HASH"},
-                        {"AttributeName": "gsk", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                },
-            ],
-        )
+        # Table and bucket exactly as template.yaml declares them; the queues and the event
+        # capture are the harness's own (drained by hand, visibility 0).
+        template, env = _template()
         self.s3 = boto3.client("s3", region_name=self.region)
-        self.s3.create_bucket(Bucket="smsrelay-bulk")
+        clients = {"dynamodb": self.ddb, "s3": self.s3}
+        builder = ResourceBuilder(template, clients.__getitem__)
+        builder.create_tables()
+        builder.create_buckets()
+        self.table, self.bucket = env["TABLE_NAME"], env["BULK_BUCKET"]
         self.queues = {}
         for name in ("send", "send-dlq", "dispatch", "dispatch-dlq", "priority", "priority-dlq", "events"):
             self.queues[name] = self.sqs.create_queue(QueueName=f"smsrelay-{name}")["QueueUrl"]
@@ -215,8 +211,8 @@ class Harness:
         )
         self.published: list[dict] = []
         return {
-            "TABLE_NAME": "smsrelay",
-            "BULK_BUCKET": "smsrelay-bulk",
+            "TABLE_NAME": self.table,
+            "BULK_BUCKET": self.bucket,
             "SEND_QUEUE_URL": self.queues["send"],
             "DISPATCH_QUEUE_URL": self.queues["dispatch"],
             # PRIORITY_QUEUE_URL unset: one queue for both lanes (tests of the lanes set it)
@@ -276,7 +272,7 @@ class Harness:
             "awsRegion": "us-east-1",
         }
 
-    def run_all(self, *, settle: Callable[[], bool] | None = None, timeout_s: float = 10) -> None:
+    def run_all(self, *, settle: Callable[[], bool] | None = None, timeout_s: float = 30) -> None:
         """Drain send and dispatch, then wait until `settle()` holds (pushes arrive on their own)."""
         self.drain("send", "send")
         self.drain("priority", "dispatch")

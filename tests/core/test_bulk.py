@@ -9,19 +9,17 @@ import uuid
 
 import pytest
 
-from .harness import Harness
-from .test_exactly_once import settle
-from .test_faults import accepted_numbers, assert_promises, reconfigure
+from tests.helpers import accepted_numbers, assert_promises, reconfigure, settle
 
-BUCKET = "smsrelay-bulk"
+from .harness import Harness
 
 
 def upload(env: Harness, key: str, data: bytes, metadata: dict | None = None) -> str:
-    env.s3.put_object(Bucket=BUCKET, Key=key, Body=data, Metadata=metadata or {})
-    return f"s3://{BUCKET}/{key}"
+    env.s3.put_object(Bucket=env.bucket, Key=key, Body=data, Metadata=metadata or {})
+    return f"s3://{env.bucket}/{key}"
 
 
-def s3_event(key: str) -> str:
+def s3_event(bucket: str, key: str) -> str:
     """S3's EventBridge "Object Created" event, as the stack's BulkUploadRule delivers it."""
     return json.dumps(
         {
@@ -32,10 +30,10 @@ def s3_event(key: str) -> str:
             "account": "123456789012",
             "time": "2026-12-02T08:00:00Z",
             "region": "us-east-1",
-            "resources": [f"arn:aws:s3:::{BUCKET}"],
+            "resources": [f"arn:aws:s3:::{bucket}"],
             "detail": {
                 "version": "0",
-                "bucket": {"name": BUCKET},
+                "bucket": {"name": bucket},
                 "object": {"key": key, "size": 1, "etag": "x", "sequencer": "1"},
                 "request-id": "R",
                 "requester": "123456789012",
@@ -46,7 +44,7 @@ def s3_event(key: str) -> str:
 
 
 def deliver_upload_event(env: Harness, key: str) -> None:
-    env.sqs.send_message(QueueUrl=env.queues["send"], MessageBody=s3_event(key))
+    env.sqs.send_message(QueueUrl=env.queues["send"], MessageBody=s3_event(env.bucket, key))
 
 
 def texts(env: Harness, vendor: str = "sms57") -> dict[str, str]:
@@ -135,7 +133,7 @@ def test_a_file_that_cannot_be_read_at_all_refuses_the_request_and_says_why(
 
 
 def test_a_missing_file_is_a_400_naming_the_field(env: Harness) -> None:
-    body = json.dumps({"recipients_file": f"s3://{BUCKET}/nope.csv", "content": "【Acme】hi"})
+    body = json.dumps({"recipients_file": f"s3://{env.bucket}/nope.csv", "content": "【Acme】hi"})
     status, answer = env.api("POST", "/messages", body=body)
     assert status == 400 and answer["errors"][0]["field"] == "recipients_file"
     assert "does not exist" in answer["errors"][0]["error"]
@@ -168,11 +166,12 @@ def test_an_upload_with_its_request_in_the_object_metadata(env: Harness) -> None
 
 def request_ids(env: Harness) -> list[str]:
     items = env.ddb.scan(
-        TableName="smsrelay", FilterExpression="sk = :r", ExpressionAttributeValues={":r": {"S": "R"}}
+        TableName=env.table, FilterExpression="sk = :r", ExpressionAttributeValues={":r": {"S": "R"}}
     )["Items"]
     return [i["request_id"]["S"] for i in items]
 
 
+@pytest.mark.slow
 def test_a_reading_job_that_runs_out_of_time_resumes_where_it_stopped(
     env: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,10 +17,10 @@ import pytest
 from smsrelay.deps import Deps
 from smsrelay.service.callbacks import MAX_BODY_BYTES
 
-from .harness import VENDORS, Harness
-from .test_events_samples import (
+from tests.helpers import (
     ACKS,
     callback_event,
+    cold_start,
     gb2312_form,
     load,
     scan_all,
@@ -28,7 +28,8 @@ from .test_events_samples import (
     with_credentials,
     with_token,
 )
-from .test_faults import cold_start
+
+from .harness import VENDORS, Harness
 
 NUMBERS = {
     "sms57": "+8613800000001",
@@ -522,6 +523,7 @@ def test_an_undelivered_report_without_desc_does_not_keep_the_send_description(e
     assert after["description"] == "undelivered (errorCode 16)"
 
 
+@pytest.mark.slow
 def test_a_push_of_many_reports_is_read_moved_and_published_in_batches(env: Harness) -> None:
     """150 reports in one sms57 push (one of them twice, one for a reference nobody sent): the
     references are read 100 at a time, the messages moved 99 to a transaction, announced 10 to a call."""

@@ -7,118 +7,14 @@ helpers here put the harness's token and credentials in, the way a user edits a 
 from __future__ import annotations
 
 import base64
-import copy
-import hashlib
 import json
-from urllib.parse import parse_qsl, quote_plus, urlencode
+from urllib.parse import parse_qsl
 
 import pytest
 
-from .harness import ROOT, VENDORS, Harness
+from tests.helpers import ACKS, CALLBACK_SAMPLES, EVENTS, PLACEHOLDER_TOKEN, callback_event, load, scan_all
 
-EVENTS = ROOT / "events"
-PLACEHOLDER_TOKEN = "CALLBACK-TOKEN"
-ACKS = {
-    "sms57": ("OK", "text/plain"),
-    "kxt3": ("0", "text/plain"),
-    "smsadmin": ("OK", "text/plain"),
-    "intl": ('{"code":0,"msg":"ok"}', "application/json"),
-    "santo": ("OK", "text/plain"),
-}
-CALLBACK_SAMPLES = {
-    "callback_sms57.json": "sms57",
-    "callback_kxt3.json": "kxt3",
-    "callback_smsadmin.json": "smsadmin",
-    "callback_smsadmin_mo.json": "smsadmin",
-    "callback_intl.json": "intl",
-    "callback_santo.json": "santo",
-}
-
-
-def load(name: str) -> dict:
-    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
-
-
-# --------------------------------------------------------------------------- push event helpers
-
-
-def body_bytes(event: dict) -> bytes:
-    body = event.get("body") or ""
-    return base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
-
-
-def with_body(event: dict, body: bytes) -> dict:
-    """The same event with another body, encoded the way API Gateway encodes the original."""
-    event = copy.deepcopy(event)
-    try:
-        text = None if event.get("isBase64Encoded") else body.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None  # not text: API Gateway hands such a body over in base64
-    event["body"] = base64.b64encode(body).decode() if text is None else text
-    event["isBase64Encoded"] = text is None
-    return event
-
-
-def gb2312_form(fields: dict[str, str]) -> bytes:
-    return "&".join(f"{quote_plus(k)}={quote_plus(v.encode('gb2312'))}" for k, v in fields.items()).encode()
-
-
-def form_fields(event: dict, encoding: str = "utf-8") -> dict[str, str]:
-    return dict(parse_qsl(body_bytes(event).decode(encoding), keep_blank_values=True, encoding=encoding))
-
-
-def with_token(event: dict, token: str) -> dict:
-    event = copy.deepcopy(event)
-    event["path"] = event["path"].replace(PLACEHOLDER_TOKEN, token)
-    event["requestContext"]["path"] = event["requestContext"]["path"].replace(PLACEHOLDER_TOKEN, token)
-    event["pathParameters"] = {"token": token}
-    return event
-
-
-def with_credentials(env: Harness, vendor: str, event: dict, **creds: str) -> dict:
-    """Put the vendor credentials of the harness (or the given ones) where the vendor sends them."""
-    sim = env.simulators[vendor]
-    event = copy.deepcopy(event)
-    if vendor == "kxt3":
-        fields = form_fields(event) | {
-            "uid": creds.get("uid", sim.push_uid),
-            "pwd": creds.get("pwd", sim.push_pwd),
-        }
-        event = with_body(event, urlencode(fields).encode())
-    elif vendor == "smsadmin":
-        fields = form_fields(event, "gb2312") | {"SmsName": creds.get("uid", sim.uid)}
-        event = with_body(event, gb2312_form(fields))
-    elif vendor == "intl":
-        secret = hashlib.md5(sim.app_secret.encode()).hexdigest().upper()
-        headers = event["headers"] | {
-            "appKey": creds.get("app_key", sim.app_key),
-            "appSecret": creds.get("app_secret", secret),
-        }
-        event["headers"] = headers
-        event["multiValueHeaders"] = {k: [v] for k, v in headers.items()}
-    return event
-
-
-def callback_event(
-    env: Harness, vendor: str, sample: str | None = None, *, token: str | None = None, **creds: str
-) -> dict:
-    """The vendor's sample push, ready for the harness: its token and credentials filled in."""
-    event = load(sample or f"callback_{vendor}.json")
-    return with_credentials(
-        env, vendor, with_token(event, env.tokens[vendor] if token is None else token), **creds
-    )
-
-
-def scan_all(env: Harness) -> list[dict]:
-    items: list[dict] = []
-    kwargs: dict = {"TableName": "smsrelay", "ConsistentRead": True}
-    while True:
-        page = env.ddb.scan(**kwargs)
-        items.extend(page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
+from .harness import VENDORS, Harness
 
 # --------------------------------------------------------------------------- the files
 

@@ -12,12 +12,9 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import TEXT, Crash, accepted_numbers, assert_promises, reconfigure, sends, settle
+
 from .harness import Harness
-from .test_faults import accepted_numbers, assert_promises, atomic_store, reconfigure, sends
-
-__all__ = ["atomic_store"]  # a fixture used here
-
-TEXT = "【Acme】Your code is 4711"
 
 
 @pytest.fixture(autouse=True)
@@ -26,10 +23,6 @@ def leases_end_with_their_invocation(monkeypatch: pytest.MonkeyPatch) -> None:
     from smsrelay.service import accept
 
     monkeypatch.setattr(accept, "LEASE_SLACK_S", 0.0)
-
-
-class Crash(BaseException):
-    """The invocation died (killed, timed out): nothing after this point of it runs."""
 
 
 class Killer:
@@ -80,27 +73,6 @@ class Killer:
             raise Crash(f"killed after call {self.at}")
 
 
-def settle(
-    env: Harness,
-    killer: Killer | None = None,
-    queues: tuple[str, ...] = ("send", "dispatch"),
-    rounds: int = 60,
-) -> None:
-    """Drain the queues until they are empty; a killed invocation's messages come back (SQS
-    redelivers what was not deleted) once its leases have run out."""
-    for _ in range(rounds):
-        try:
-            handled = sum(env.drain(queue, queue) for queue in queues)
-        except Crash:
-            if killer:
-                killer.restart()
-            time.sleep(env.timeout_s + 0.05)  # the dead invocation's leases expire
-            continue
-        if handled == 0:
-            return
-    raise AssertionError("the queues did not settle")
-
-
 def numbers_for(run: int, count: int) -> list[str]:
     return [f"+86139{run:03d}{n:04d}1"[:14] for n in range(count)]
 
@@ -128,6 +100,7 @@ def count_calls(env: Harness, body: dict) -> int:
 # --------------------------------------------------------------------------- crashes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", ["small", "big"])
 def test_killed_at_any_step_of_acceptance_then_retried_sends_each_recipient_once(
     env: Harness, monkeypatch: pytest.MonkeyPatch, size: str
@@ -173,6 +146,7 @@ def test_killed_at_any_step_of_acceptance_then_retried_sends_each_recipient_once
         assert [got[n[-10:]] for n in numbers] == [1, 1, 1, 1], request_id
 
 
+@pytest.mark.slow
 def test_killed_mid_acceptance_without_a_retry_is_finished_by_the_sweeper(
     env: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -228,7 +202,7 @@ def test_an_sqs_request_redelivered_after_a_crash_is_the_same_request(env: Harne
 # --------------------------------------------------------------------------- duplicates
 
 
-def test_the_same_client_ref_sent_twenty_times_at_once_is_sent_once(env: Harness, atomic_store: None) -> None:
+def test_the_same_client_ref_sent_twenty_times_at_once_is_sent_once(env: Harness) -> None:
     numbers = numbers_for(2, 3)
     body = {"recipients": numbers, "content": TEXT, "vendor": "sms57", "client_ref": "order-42-otp"}
     answers: list[tuple[int, Any]] = []
@@ -272,7 +246,7 @@ def test_every_entry_point_retried_is_one_request(env: Harness) -> None:
     load_function("send").handler(request, context)  # Lambda retries an async invoke with its request id
     settle(env)
     requests = env.ddb.scan(
-        TableName="smsrelay", FilterExpression="sk = :r", ExpressionAttributeValues={":r": {"S": "R"}}
+        TableName=env.table, FilterExpression="sk = :r", ExpressionAttributeValues={":r": {"S": "R"}}
     )["Items"]
     assert len(requests) == 5  # api, event, sns, sqs, invoke
     got = accepted_numbers(env)
@@ -282,6 +256,7 @@ def test_every_entry_point_retried_is_one_request(env: Harness) -> None:
 # --------------------------------------------------------------------------- bounded answers
 
 
+@pytest.mark.slow
 def test_a_big_answer_with_a_client_ref_is_bounded_and_a_retry_sends_nothing(
     env: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -313,11 +288,12 @@ def test_a_big_answer_with_a_client_ref_is_bounded_and_a_retry_sends_nothing(
     settle(env)
     assert len(sends(env, "sms57")) == 1
     item = env.ddb.get_item(
-        TableName="smsrelay", Key={"pk": {"S": f"R#{answer['request_id']}"}, "sk": {"S": "R"}}
+        TableName=env.table, Key={"pk": {"S": f"R#{answer['request_id']}"}, "sk": {"S": "R"}}
     )
     assert len(json.dumps(item["Item"])) < 40_000  # the stored answer is bounded too
 
 
+@pytest.mark.slow
 def test_every_rejection_is_read_back_page_by_page(env: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     reconfigure(monkeypatch, PART_SIZE="100")
     rows = [f"12{n:05d}" if n % 3 else f"+86139{n:07d}1" for n in range(450)]
@@ -399,6 +375,6 @@ def test_messages_scheduled_ahead_live_past_their_send_time_and_report_window(
         env, {"recipients": ["+8613800000001"], "content": TEXT, "vendor": "sms57", "send_at": at.isoformat()}
     )
     item = env.ddb.get_item(
-        TableName="smsrelay", Key={"pk": {"S": f"M#{answer['request_id']}#0"}, "sk": {"S": "0000000"}}
+        TableName=env.table, Key={"pk": {"S": f"M#{answer['request_id']}#0"}, "sk": {"S": "0000000"}}
     )
     assert int(item["Item"]["expires_at"]["N"]) >= at.timestamp() + 72 * 3600

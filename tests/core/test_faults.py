@@ -9,137 +9,27 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from smsrelay.deps import Deps
 
+from tests.helpers import (
+    TEXT,
+    accepted_numbers,
+    assert_promises,
+    drain_until_settled,
+    messages,
+    route,
+    sends,
+    vendor_settings,
+    wait_until,
+)
+
 from .harness import VENDORS, Harness
-
-STATUSES = ("queued", "submitted", "delivered", "undelivered", "rejected", "failed", "unknown")
-TEXT = "【Acme】Your code is 4711"
-
-
-# --------------------------------------------------------------------------- helpers (shared)
-
-
-def reconfigure(monkeypatch: pytest.MonkeyPatch, **environment: str) -> None:
-    """Set environment variables and start every function cold, as a new deployment would."""
-    for key, value in environment.items():
-        monkeypatch.setenv(key, value)
-    cold_start()
-
-
-def cold_start() -> None:
-    """Every function starts cold: its dependencies (settings, adapters) are built again."""
-    for name in [n for n in sys.modules if n.startswith("smsrelay_fn_")]:
-        del sys.modules[name]
-
-
-def route(monkeypatch: pytest.MonkeyPatch, *vendors: str, prefix: str = "+86") -> None:
-    reconfigure(monkeypatch, ROUTING_RULES=json.dumps([{"prefix": prefix, "vendors": list(vendors)}]))
-
-
-def vendor_settings(env: Harness, overrides: dict[str, dict]) -> None:
-    """Rewrite the vendor settings file; functions start cold with it."""
-    env.write_vendor_settings(overrides)
-    cold_start()
-
-
-def sends(env: Harness, vendor: str) -> list[dict]:
-    """The simulator's submit requests (not balance, pulls or queries)."""
-    markers = {
-        "sms57": lambda r: b"action=send" in (r["body"] or b"") or b"action=p2p" in (r["body"] or b""),
-        "kxt3": lambda r: b"op=sendSm" in (r["body"] or b""),
-        "smsadmin": lambda r: "send" in r["path"].rsplit("/api/", 1)[-1],
-        "intl": lambda r: r["path"].endswith("/send"),
-        "santo": lambda r: r["path"].rstrip("/") == "/submit",
-    }
-    sim = env.simulators[vendor]
-    with sim.lock:
-        return [r for r in sim.requests if markers[vendor](r)]
-
-
-def accepted_numbers(env: Harness) -> Counter:
-    """How often each number (last 10 digits) was accepted, over all five simulators."""
-    found: Counter = Counter()
-    for sim in env.simulators.values():
-        with sim.lock:
-            found.update("".join(c for c in a.mobile if c.isdigit())[-10:] for a in sim.accepted)
-    return found
-
-
-def messages(env: Harness, request_id: str) -> list[dict]:
-    return env.request(request_id, limit="1000")["messages"]
-
-
-def assert_promises(
-    env: Harness, request_id: str, *, allow_queued: bool = False, resent: frozenset[str] = frozenset()
-) -> dict[str, str]:
-    """The end-of-case check; returns number -> status."""
-    view = env.request(request_id, limit="1000")
-    items = view["messages"]
-    assert len(items) == view["total"]
-    by_status = Counter(m["status"] for m in items)
-    for status in STATUSES:
-        assert view["counts"][status] == by_status.get(status, 0), (status, view["counts"], by_status)
-    if not allow_queued:
-        assert by_status.get("queued", 0) == 0, [m["to"] for m in items if m["status"] == "queued"]
-    twice = {n: c for n, c in accepted_numbers(env).items() if c > 1 and n not in resent}
-    assert not twice, f"accepted more than once: {twice}"
-    for m in items:
-        if m["status"] == "submitted" or m["status"] in ("delivered", "undelivered"):
-            assert m["vendor_ref"], m
-    return {m["to"]: m["status"] for m in items}
-
-
-def wait_for(check: Callable[[], bool], timeout_s: float = 10, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def drain_until_settled(env: Harness, request_id: str, rounds: int = 20, pause_s: float = 0.3) -> None:
-    """Drain dispatch until nobody is queued (chunks that wait out a lease come back later)."""
-    for _ in range(rounds):
-        env.drain("dispatch", "dispatch")
-        if not any(m["status"] == "queued" for m in messages(env, request_id)):
-            return
-        time.sleep(pause_s)
-
-
-@pytest.fixture
-def atomic_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DynamoDB applies each conditional write atomically; moto does not lock between threads.
-    Serialise moto's write operations so concurrency tests test our code, not the emulator."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    for name in ("update_item", "put_item", "delete_item", "transact_write_items", "get_item"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
-
-
-@pytest.fixture
-def restore_sims(env: Harness) -> Iterator[dict]:
-    """Simulator attributes a test changes are put back (the simulators live for the session)."""
-    saved = {v: {k: getattr(s, k) for k in ("balance", "slow_answer_s")} for v, s in env.simulators.items()}
-    yield env.simulators
-    for vendor, values in saved.items():
-        for key, value in values.items():
-            setattr(env.simulators[vendor], key, value)
-
 
 # --------------------------------------------------------------------------- vendor HTTP faults
 
@@ -180,7 +70,7 @@ def test_an_ambiguous_smsadmin_send_is_settled_by_its_linkid_report(env: Harness
     answer = env.send({"recipients": ["+8613800000001"], "content": TEXT, "vendor": "smsadmin"})
     env.drain("dispatch", "dispatch")
     assert set(assert_promises(env, answer["request_id"]).values()) == {"unknown"}
-    wait_for(lambda: env.poll()["reports"]["applied"] == 1, what="the pulled report")
+    wait_until(lambda: env.poll()["reports"]["applied"] == 1, what="the pulled report")
     assert set(assert_promises(env, answer["request_id"]).values()) == {"delivered"}
     assert len(sends(env, "smsadmin")) == 1
 
@@ -263,7 +153,7 @@ def test_partial_success_in_one_batch(env: Harness) -> None:
     env.drain("dispatch", "dispatch")
     assert len(sends(env, "sms57")) == 1
     rid = answer["request_id"]
-    wait_for(lambda: "submitted" not in {m["status"] for m in messages(env, rid)}, what="reports")
+    wait_until(lambda: "submitted" not in {m["status"] for m in messages(env, rid)}, what="reports")
     final = assert_promises(env, rid)
     assert final == {numbers[0]: "delivered", numbers[1]: "rejected", numbers[2]: "delivered"}
     refused = env.message(answer["message_ids"][1])
@@ -384,7 +274,7 @@ def test_same_chunk_delivered_twice_sends_once(env: Harness) -> None:
     assert set(final.values()) == {"submitted"} and len(sends(env, "kxt3")) == 1
 
 
-def test_same_chunk_delivered_concurrently_sends_once(env: Harness, atomic_store: None) -> None:
+def test_same_chunk_delivered_concurrently_sends_once(env: Harness) -> None:
     from smsrelay.models import DispatchChunk
     from smsrelay.service.dispatch import Dispatcher, Redeliver
 
@@ -440,7 +330,7 @@ def test_dispatch_dying_after_accept_makes_recipients_unknown(
 
     # The vendor did send them: its reports (pulled by poll) carry references we never recorded,
     # and still settle the one unknown message of that vendor and number.
-    wait_for(lambda: len(env.simulators["sms57"].pending_reports) == 2, what="reports at the vendor")
+    wait_until(lambda: len(env.simulators["sms57"].pending_reports) == 2, what="reports at the vendor")
     env.poll()
     settled = {m["to"]: (m["status"], m["vendor_ref"]) for m in messages(env, answer["request_id"])}
     refs = {f"+86{a.mobile}": a.vendor_ref for a in env.simulators["sms57"].accepted}
@@ -448,8 +338,9 @@ def test_dispatch_dying_after_accept_makes_recipients_unknown(
     assert_promises(env, answer["request_id"])
 
 
+@pytest.mark.slow
 def test_attempt_outliving_its_lease_still_records_the_vendor_reference(
-    env: Harness, restore_sims: dict, atomic_store: None
+    env: Harness, restore_sims: dict
 ) -> None:
     """A slow vendor call outlives the lease: a redelivery marks the chunk unknown (it cannot know
     better); when the slow attempt then gets its answer, the messages get their references, so
@@ -469,7 +360,7 @@ def test_attempt_outliving_its_lease_still_records_the_vendor_reference(
     assert Dispatcher(Deps.from_env()).dispatch(chunk) == "unknown"
     slow.join()
     rid = answer["request_id"]
-    wait_for(lambda: messages(env, rid)[0]["status"] == "delivered", what="the report")
+    wait_until(lambda: messages(env, rid)[0]["status"] == "delivered", what="the report")
     assert_promises(env, rid)
     assert len(sends(env, "kxt3")) == 1
     env.drain("dispatch", "dispatch")
@@ -488,7 +379,7 @@ def test_report_before_its_message_is_stored(env: Harness, monkeypatch: pytest.M
     original = Dispatcher._record
 
     def slow_record(self: Dispatcher, *args: Any, **kwargs: Any) -> Any:
-        wait_for(lambda: any(p["status"] == 200 for p in sim.pushes), what="the early push")
+        wait_until(lambda: any(p["status"] == 200 for p in sim.pushes), what="the early push")
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(Dispatcher, "_record", slow_record)
@@ -507,7 +398,7 @@ def _delivered_kxt3(env: Harness, numbers: list[str]) -> dict:
     answer = env.send({"recipients": numbers, "content": TEXT, "vendor": "kxt3"})
     env.drain("dispatch", "dispatch")
     rid = answer["request_id"]
-    wait_for(
+    wait_until(
         lambda: {m["status"] for m in messages(env, rid)} <= {"delivered", "undelivered"}, what="reports"
     )
     return answer
@@ -547,14 +438,14 @@ def test_reports_out_of_order_never_move_a_final_status(env: Harness) -> None:
         assert len(env.message(mid)["history"]) == 3
 
 
-def test_overlapping_polls_apply_each_report_once(env: Harness, atomic_store: None) -> None:
+def test_overlapping_polls_apply_each_report_once(env: Harness) -> None:
     from smsrelay.service import poll
 
     numbers = [f"+86138000000{n:02d}" for n in range(1, 11)]
     answer = env.send({"recipients": numbers, "content": TEXT, "vendor": "sms57"})
     env.drain("dispatch", "dispatch")
     sim = env.simulators["sms57"]
-    wait_for(lambda: len(sim.pending_reports) == 10, what="reports ready for pull")
+    wait_until(lambda: len(sim.pending_reports) == 10, what="reports ready for pull")
     with sim.lock:  # the vendor hands the same reports out again (both pollers see each one)
         sim.pending_reports.extend(list(sim.pending_reports))
     start = threading.Barrier(2)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import wait_until
+
 from .harness import Harness
 
 NUMBERS = {
@@ -49,13 +51,13 @@ def test_request_reaches_final_status_by_poll(env: Harness, vendor: str) -> None
     )
     env.run_all()
     assert statuses(env, answer) == ["submitted", "submitted"]
-    import time
+    summaries: list[dict] = []
 
-    deadline = time.monotonic() + 10
-    while statuses(env, answer) != ["delivered", "undelivered"]:
-        assert time.monotonic() < deadline, statuses(env, answer)
-        summary = env.poll()
-        time.sleep(0.05)
-    assert vendor in summary["balances"]
+    def polled_to_the_end() -> bool:
+        summaries.append(env.poll())
+        return statuses(env, answer) == ["delivered", "undelivered"]
+
+    wait_until(polled_to_the_end, what="the pulled reports")
+    assert vendor in summaries[-1]["balances"]
     balance_events = [e for e in env.events() if e["detail-type"] == "SMS Vendor Balance"]
     assert {e["detail"]["vendor"] for e in balance_events} >= {vendor}

@@ -35,6 +35,7 @@ json_values = st.recursive(
 requests_like = st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=8), json_values, max_size=6)
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(payload=st.one_of(requests_like, json_values, st.binary(max_size=200)))
 def test_send_request_parsing_raises_only_invalid_request(payload: object) -> None:

@@ -9,8 +9,9 @@ import pytest
 from smsrelay.dal import HealthItem
 from smsrelay.deps import Deps
 
+from tests.helpers import TEXT, assert_promises, reconfigure, route, sends, vendor_settings
+
 from .harness import Harness
-from .test_faults import TEXT, assert_promises, reconfigure, route, sends, vendor_settings
 
 NUMBERS = ["+8613800000001", "+8613800000002"]
 

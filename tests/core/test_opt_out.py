@@ -3,18 +3,11 @@ rejected `opted_out`, transactional ones still go; operators list, add and remov
 
 from __future__ import annotations
 
-import time
+from tests.helpers import reconfigure, wait_until
 
 from .harness import Harness
 
 NUMBER = "+8613800000071"
-
-
-def _wait(condition, timeout_s: float = 10) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def _suppressed(env: Harness) -> list[str]:
@@ -26,7 +19,7 @@ def _suppressed(env: Harness) -> list[str]:
 def test_reply_td_by_push_suppresses_and_later_sends_are_rejected(env: Harness) -> None:
     env.start_callback_server()
     env.simulators["sms57"].inject_inbound("13800000071", " td ")
-    _wait(lambda: NUMBER in _suppressed(env))
+    wait_until(lambda: NUMBER in _suppressed(env), what="the opt-out to be stored")
     opted = [e["detail"] for e in env.events() if e["detail-type"] == "SMS Opted Out"]
     assert opted and opted[0]["number"] == NUMBER and opted[0]["vendor"] == "sms57"
     assert opted[0]["keyword"] == "TD" and opted[0]["time"]
@@ -59,8 +52,6 @@ def test_reply_by_poll_with_chinese_keyword_and_ordinary_replies_do_not_suppress
 
 
 def test_keywords_are_configurable(env: Harness, monkeypatch) -> None:
-    from .test_faults import reconfigure
-
     reconfigure(monkeypatch, OPT_OUT_KEYWORDS='["N"]')
     sim = env.simulators["smsadmin"]
     sim.inject_inbound("13800000075", "td")

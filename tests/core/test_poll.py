@@ -30,6 +30,7 @@ def delivered(env: Harness, request_messages: list[dict]) -> int:
     return sum(env.message(m["message_id"])["status"] == "delivered" for m in request_messages)
 
 
+@pytest.mark.slow
 def test_a_drain_stores_each_answer_and_ends_before_the_function_deadline(
     env: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -64,6 +65,7 @@ def test_a_drain_stores_each_answer_and_ends_before_the_function_deadline(
     assert all(b["time"] - a["time"] >= 1.0 for a, b in itertools.pairwise(calls))  # the pause
 
 
+@pytest.mark.slow
 def test_an_error_on_a_later_call_keeps_the_earlier_calls_applied(env: Harness) -> None:
     """Finding 2: the third call fails; the 40 reports of the first two stay applied, the 20 the
     vendor still holds come with the next poll."""

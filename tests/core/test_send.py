@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from tests.helpers import reconfigure, vendor_settings
+
 from .harness import Harness
 
 REQUEST = {
@@ -58,7 +60,7 @@ def test_sqs_eventbridge_and_sns_bodies_take_the_same_path(env: Harness) -> None
         {"itemIdentifier": "m3"}
     ]  # the malformed one goes back, then to the DLQ
     scanned = env.ddb.scan(
-        TableName="smsrelay", FilterExpression="sk = :r", ExpressionAttributeValues={":r": {"S": "R"}}
+        TableName=env.table, FilterExpression="sk = :r", ExpressionAttributeValues={":r": {"S": "R"}}
     )
     assert sorted(i["client_ref"]["S"] for i in scanned["Items"]) == ["eb", "sns", "sqs"]
 
@@ -108,6 +110,7 @@ def test_routing_rules_pick_vendor_by_country_prefix(env: Harness, monkeypatch: 
     assert [env.message(m)["vendor"] for m in answer["message_ids"]] == ["kxt3", "santo"]
 
 
+@pytest.mark.slow
 def test_a_big_request_is_taken_in_after_the_answer_with_exactly_the_expected_calls(
     env: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -115,8 +118,6 @@ def test_a_big_request_is_taken_in_after_the_answer_with_exactly_the_expected_ca
     parts, each part stored and counted once, each chunk sent once: 600 numbers in parts of 200
     to a vendor taking 100 a call are six calls, nothing more. (The same arithmetic at 100,000
     recipients is `make bench`'s fan-out.)"""
-    from .test_faults import reconfigure, vendor_settings
-
     reconfigure(monkeypatch, PART_SIZE="200", SYNC_ACCEPT_LIMIT="100")
     vendor_settings(env, {"sms57": {"max_batch": 100}})
     # ending in 1: none of the simulator's test endings (4040, 4220, 5030, 5040, 0000)

@@ -8,9 +8,9 @@ import datetime as dt
 
 import pytest
 
-from .harness import Harness
+from tests.helpers import STATUSES
 
-STATUSES = ("queued", "submitted", "delivered", "undelivered", "rejected", "failed", "unknown")
+from .harness import Harness
 
 
 def all_pages(env: Harness, request_id: str, **query: str) -> tuple[list[dict], list[dict]]:
@@ -136,6 +136,7 @@ def test_request_counts_equal_the_messages_after_a_flow(env: Harness) -> None:
     assert messages == [env.message(m) for m in answer["message_ids"]]
 
 
+@pytest.mark.slow
 def test_paging_returns_every_message_exactly_once(env: Harness) -> None:
     total = 2_500  # three buckets of the table's key design (1,000 messages each)
     recipients = [f"+86139{n:08d}" for n in range(total)]

@@ -6,10 +6,18 @@ import time
 
 import pytest
 
-from .harness import Harness
-from .test_faults import TEXT, assert_promises, atomic_store, messages, reconfigure, sends, wait_for
+from tests.helpers import (
+    TEXT,
+    assert_promises,
+    messages,
+    reconfigure,
+    route,
+    sends,
+    vendor_settings,
+    wait_until,
+)
 
-__all__ = ["atomic_store"]  # a fixture used here
+from .harness import Harness
 
 
 def _lose_the_chunk(env: Harness) -> str:
@@ -87,7 +95,7 @@ def test_submitted_without_report_becomes_unknown_and_a_late_report_settles_it(
     env.start_callback_server()
     sim = env.simulators["kxt3"]
     sim.push_reports(list(sim.accepted))  # the reports come at last
-    wait_for(lambda: {m["status"] for m in messages(env, rid)} == {"delivered"}, what="late reports")
+    wait_until(lambda: {m["status"] for m in messages(env, rid)} == {"delivered"}, what="late reports")
     history = [h["status"] for h in env.message(answer["message_ids"][0])["history"]]
     assert history == ["queued", "submitted", "unknown", "delivered"]
     assert env.invoke("sweep", {})["expired"] == 0
@@ -99,8 +107,6 @@ def test_sweeper_follows_a_fail_over_chunk_and_never_sends_twice(
 ) -> None:
     """Messages handed to a fail-over chunk point at it: the sweeper takes that chunk over (a
     late delivery of it then sends nothing) and resends to the vendor it was meant for."""
-    from .test_faults import route, vendor_settings
-
     route(monkeypatch, "sms57", "kxt3")
     reconfigure(monkeypatch, QUEUED_LIMIT_S="1")
     vendor_settings(env, {"sms57": {"base_url": "http://127.0.0.1:9/sms"}})
@@ -178,7 +184,7 @@ def _sweep_twice_at_once(env: Harness) -> list[dict]:
 
 
 def test_a_recipient_the_vendor_answer_left_out_is_unknown_and_never_resent(
-    env: Harness, monkeypatch: pytest.MonkeyPatch, atomic_store: None
+    env: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reconfigure(monkeypatch, QUEUED_LIMIT_S="1")
     _answer_without_the_last_result(monkeypatch)
@@ -197,7 +203,7 @@ def test_a_recipient_the_vendor_answer_left_out_is_unknown_and_never_resent(
 
 
 def test_a_recipient_left_queued_under_a_finished_chunk_is_made_unknown_never_resent(
-    env: Harness, monkeypatch: pytest.MonkeyPatch, atomic_store: None
+    env: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Whatever left it there (here: a dispatcher that ignored a missing result, as ours once
     did), a queued recipient under a chunk that is done is never sent again by the sweeper."""
@@ -224,8 +230,9 @@ def test_a_recipient_left_queued_under_a_finished_chunk_is_made_unknown_never_re
     assert len(sends(env, "sms57")) == 1
 
 
+@pytest.mark.slow
 def test_two_sweeps_at_once_take_a_lost_chunk_over_once(
-    env: Harness, monkeypatch: pytest.MonkeyPatch, atomic_store: None
+    env: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reconfigure(monkeypatch, QUEUED_LIMIT_S="1")
     answer = env.send(
@@ -242,9 +249,8 @@ def test_two_sweeps_at_once_take_a_lost_chunk_over_once(
     assert len(sends(env, "sms57")) == 1 and len(env.simulators["sms57"].accepted) == 2
 
 
-def test_a_split_chunk_is_never_resent_by_the_sweeper(
-    env: Harness, monkeypatch: pytest.MonkeyPatch, atomic_store: None
-) -> None:
+@pytest.mark.slow
+def test_a_split_chunk_is_never_resent_by_the_sweeper(env: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     """kxt3 refuses a request for one unnamed bad number (310): the chunk is split until it
     stands alone. Two sweeps at once after every step (each waiting half counts as late here)
     may take a half over, never a split chunk: every good number is accepted once."""

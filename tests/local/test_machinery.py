@@ -6,23 +6,16 @@ from __future__ import annotations
 import base64
 import json
 import os
-import time
 from pathlib import Path
 
+import pytest
 import requests
 from smsrelay_local.stack import LocalStack, Template, mask_number, status_line
 from smsrelay_local.stack.sqs import json_path, transform_input
 
+from tests.helpers import wait_until
 
-def wait_until(check, timeout: float = 15.0, every: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(every)
+pytestmark = pytest.mark.slow  # a local stack, waits out redeliveries
 
 
 def items(stack: LocalStack, key: str) -> list[dict]:

@@ -133,3 +133,71 @@ def test_eventbridge_input_transformer_still_applies(aws: dict[str, Any]) -> Non
         json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
     ]
     assert sorted(b["status"] for b in bodies) == ["delivered", "submitted"]
+
+
+def test_item_answers_written_directly_are_what_the_model_driven_serializer_writes(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every item operation, on every attribute type, answers byte for byte the same JSON as
+    moto's own serializer (both run on each answer here)."""
+    from moto.dynamodb.responses import DynamoResult
+
+    seen: list[str] = []
+    fast = DynamoResult.execute_result
+
+    def both(self: Any, context: Any) -> Any:
+        ours = fast(self, context)
+        theirs = DynamoResult.model_driven_execute_result(self, context)  # type: ignore[attr-defined]
+        name = str(context.operation_model.name)
+        assert ours[0] == theirs[0] and ours[1]["Content-Type"] == theirs[1]["Content-Type"], name
+        assert json.loads(ours[2]) == json.loads(theirs[2]), name
+        seen.append(name)
+        return ours
+
+    monkeypatch.setattr(DynamoResult, "execute_result", both)
+    ddb = aws["ddb"]
+    every_type = {
+        "s": {"S": "好"},
+        "n": {"N": "12.50"},
+        "b": {"B": b"\x00\xffbytes"},
+        "bs": {"BS": [b"a", b"\x01"]},
+        "ss": {"SS": ["x", "y"]},
+        "ns": {"NS": ["1", "2.5"]},
+        "l": {"L": [{"S": "a"}, {"N": "1"}, {"NULL": True}, {"B": b"z"}]},
+        "m": {"M": {"inner": {"BOOL": False}, "deep": {"M": {"b": {"B": b"q"}}}}},
+        "t": {"BOOL": True},
+        "z": {"NULL": True},
+    }
+    keys = [{"pk": {"S": "p"}, "sk": {"S": f"{n}"}} for n in range(3)]
+    for key in keys:
+        ddb.put_item(TableName="t", Item={**key, **every_type})
+    ddb.put_item(TableName="t", Item={**keys[0], **every_type}, ReturnValues="ALL_OLD")
+    ddb.get_item(TableName="t", Key=keys[0], ReturnConsumedCapacity="TOTAL")
+    ddb.get_item(TableName="t", Key={"pk": {"S": "none"}, "sk": {"S": "0"}})
+    ddb.get_item(TableName="t", Key=keys[1], ProjectionExpression="b, l[3], m.deep")
+    for returns in ("NONE", "ALL_NEW", "UPDATED_OLD"):
+        ddb.update_item(
+            TableName="t",
+            Key=keys[2],
+            UpdateExpression="SET n = n + :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues=returns,
+        )
+    ddb.query(
+        TableName="t",
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": "p"}},
+        Limit=2,
+        ReturnConsumedCapacity="INDEXES",
+    )
+    ddb.query(TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "p"}})
+    ddb.scan(TableName="t", Select="COUNT")
+    ddb.scan(TableName="t", FilterExpression="attribute_exists(bs)")
+    ddb.batch_get_item(RequestItems={"t": {"Keys": [*keys, {"pk": {"S": "none"}, "sk": {"S": "0"}}]}})
+    ddb.transact_get_items(TransactItems=[{"Get": {"TableName": "t", "Key": k}} for k in keys])
+    ddb.batch_write_item(RequestItems={"t": [{"PutRequest": {"Item": {"pk": {"S": "q"}, "sk": {"S": "0"}}}}]})
+    ddb.transact_write_items(
+        TransactItems=[{"Put": {"TableName": "t", "Item": {"pk": {"S": "q"}, "sk": {"S": "1"}}}}]
+    )
+    ddb.delete_item(TableName="t", Key=keys[0], ReturnValues="ALL_OLD")
+    assert set(seen) == moto_patches.ITEM_OPERATIONS

@@ -14,6 +14,8 @@ import requests
 from smsrelay_local.stack import LocalStack, Template, default_template
 from smsrelay_local.stack.language_extensions import expand
 
+pytestmark = pytest.mark.slow  # a local stack of the real template
+
 TEMPLATE = default_template()
 VENDORS: list[str] = Template(TEMPLATE).ref("Vendors")  # the template's one list
 
@@ -183,6 +185,18 @@ def test_codes_and_bulk_each_go_through_their_own_queue(stack: LocalStack) -> No
     assert batches()[queues["DispatchQueue"]] > after_code[queues["DispatchQueue"]]
 
 
+def _status_events(stack: LocalStack, number: str) -> list[tuple]:
+    """Every status event of one recipient, in order, until it was delivered."""
+    stack.wait_for_events(
+        lambda e: e["detail"].get("to") == number and e["detail"].get("status") == "delivered", timeout=30
+    )
+    return [
+        (d["status"], d["previous_status"], d["vendor"], d["client_ref"])
+        for d in (e["detail"] for e in stack.events("SMS Status Changed"))
+        if d["to"] == number
+    ]
+
+
 def test_send_by_eventbridge_and_sns(stack: LocalStack) -> None:
     request = {
         "recipients": ["+8613800000101"],
@@ -200,10 +214,16 @@ def test_send_by_eventbridge_and_sns(stack: LocalStack) -> None:
             }
         ]
     )
-    stack.wait_for_events(lambda e: (e.get("detail") or {}).get("to") == "+8613800000101", timeout=30)
+    assert _status_events(stack, "+8613800000101") == [
+        ("submitted", "queued", "sms57", "bus-1"),
+        ("delivered", "submitted", "sms57", "bus-1"),
+    ]
     request = {"recipients": ["+8613800000102"], "content": "via sns", "vendor": "kxt3"}
     stack.client("sns").publish(TopicArn=stack.physical("SendTopic"), Message=json.dumps(request))
-    stack.wait_for_events(lambda e: (e.get("detail") or {}).get("to") == "+8613800000102", timeout=30)
+    assert _status_events(stack, "+8613800000102") == [
+        ("submitted", "queued", "kxt3", None),
+        ("delivered", "submitted", "kxt3", None),
+    ]
 
 
 def test_the_event_log_holds_what_eventbridge_accepted_from_smsrelay(stack: LocalStack) -> None:

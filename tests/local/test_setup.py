@@ -27,6 +27,10 @@ from smsrelay_local.setup import (
 )
 from smsrelay_local.stack import LocalStack, default_template
 
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.slow  # local stacks for the setup command
+
 STACK = "acme-sms"
 
 
@@ -92,11 +96,7 @@ def test_setup_writes_the_secret_and_prints_urls_that_work(stack: LocalStack, tm
     def push(to: str) -> int:
         return requests.post(to, json=[], timeout=10).status_code
 
-    deadline = 50
-    while push(url) != 200 and deadline:
-        deadline -= 1
-        requests.get(f"{stack.url}/health", timeout=5)
-    assert push(url) == 200
+    wait_until(lambda: push(url) == 200, timeout_s=30, what="the new token to reach the callback")
     assert push(f"{stack.url}/callbacks/sms57/{old_token}") == 403
     # End to end: the simulated sms57 was "told" the new URL; its report comes back through it.
     answer = requests.post(

@@ -15,6 +15,7 @@ class PushReceiver:
     def __init__(self, vendor: str, reply: str = "OK", content_type: str = "text/plain") -> None:
         self.requests: list[RawRequest] = []
         self.reply_body = reply
+        self.first_reply = reply
         self.reply_status = 200
         self.content_type = content_type
         self._cond = threading.Condition()

@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import socket
 import time
-from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -31,18 +30,10 @@ from smsrelay_local.simulators.intl import BALANCE_PATH, SEND_PATH, STATUS_PATH,
 
 from tests.helpers import wait_until
 
+from .conftest import receiver_fixtures, simulator_fixtures
 from .push_receiver import PushReceiver
 
 SECRET_MD5 = "E99A18C428CB38D5F260853678922E03"  # the document's MD5("abc123"), upper case
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return check()
 
 
 class IntlReceiver(PushReceiver):
@@ -50,47 +41,18 @@ class IntlReceiver(PushReceiver):
         super().__init__("intl", '{"code":0,"msg":"ok"}', "application/json")
 
 
-@pytest.fixture(scope="module")
-def _receiver() -> Iterator[PushReceiver]:
-    with IntlReceiver() as recv:
-        yield recv
-
-
-@pytest.fixture
-def receiver(_receiver: PushReceiver) -> PushReceiver:
-    with _receiver.lock:
-        _receiver.requests.clear()
-    _receiver.reply_status, _receiver.reply_body = 200, '{"code":0,"msg":"ok"}'
-    return _receiver
-
-
-@pytest.fixture(scope="module")
-def _sim() -> Iterator[IntlSimulator]:
-    simulator = IntlSimulator(report_delay_s=0.05, slow_report_s=0.6, slow_answer_s=1.0, seed=1)
-    simulator.start()
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
-def sim(_sim: IntlSimulator) -> IntlSimulator:
-    _sim.reset()
-    _sim.balance = 1_000_000.0
-    return _sim
-
-
-@pytest.fixture(scope="module")
-def _push_sim(_receiver: PushReceiver) -> Iterator[IntlSimulator]:
-    simulator = IntlSimulator(push_url=_receiver.url, report_delay_s=0.05, push_retry_interval_s=0.05, seed=1)
-    simulator.start()
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
-def push_sim(_push_sim: IntlSimulator, receiver: PushReceiver) -> IntlSimulator:
-    _push_sim.reset()
-    return _push_sim
+_receiver_server, receiver = receiver_fixtures(IntlReceiver)
+_sim_server, sim = simulator_fixtures(
+    "intl", report_delay_s=0.05, slow_report_s=0.6, slow_answer_s=1.0, seed=1
+)
+_push_sim_server, push_sim = simulator_fixtures(
+    "intl",
+    name="push_sim",
+    receiver="_receiver_server",
+    report_delay_s=0.05,
+    push_retry_interval_s=0.05,
+    seed=1,
+)
 
 
 @pytest.fixture
@@ -305,14 +267,14 @@ def test_query_follows_each_fate(adapter: IntlAdapter) -> None:
 
     first = _query(adapter, ref, *numbers)
     assert {n: r.status for n, r in first.items()}["+8613800005030"] == ReportStatus.PENDING
-    assert wait_for(lambda: _query(adapter, ref, numbers[0])[numbers[0]].status == ReportStatus.DELIVERED)
+    wait_until(lambda: _query(adapter, ref, numbers[0])[numbers[0]].status == ReportStatus.DELIVERED)
     mid = _query(adapter, ref, *numbers)
     assert mid["+8613800000001"].code == "DELIVRD"
     assert mid["+8613800000001"].occurred_at is not None
     assert mid["+8613800004040"].status == ReportStatus.UNDELIVERED
     assert mid["+8613800004040"].code == "UNDELIV"
     assert mid["+8613800005030"].status == ReportStatus.PENDING  # slow report not due yet
-    assert wait_for(lambda: _query(adapter, ref, numbers[2])[numbers[2]].status == ReportStatus.DELIVERED)
+    wait_until(lambda: _query(adapter, ref, numbers[2])[numbers[2]].status == ReportStatus.DELIVERED)
     assert _query(adapter, ref, numbers[3])[numbers[3]].status == ReportStatus.PENDING  # 0000: never reported
 
 
@@ -355,7 +317,7 @@ def test_pushes_reports_with_credentials_and_adapter_reads_them(
     adapter = IntlAdapter(push_sim.settings())
     ref = adapter.send(["+8613800000001", "+8613800004040"], "hi")[0].vendor_ref
 
-    assert wait_for(lambda: len(receiver.requests) == 2)
+    wait_until(lambda: len(receiver.requests) == 2)
     time.sleep(0.1)
     assert len(receiver.requests) == 2  # acknowledged: no re-push
     reports = {}
@@ -373,7 +335,7 @@ def test_pushes_reports_with_credentials_and_adapter_reads_them(
 def test_push_credentials_checked(push_sim: IntlSimulator, receiver: PushReceiver) -> None:
     adapter = IntlAdapter(push_sim.settings())
     adapter.send(["+8613800000001"], "hi")
-    assert wait_for(lambda: len(receiver.requests) == 1)
+    wait_until(lambda: len(receiver.requests) == 1)
     pushed = receiver.requests[0]
     lower = RawRequest("POST", {k.lower(): v for k, v in pushed.headers.items()}, body=pushed.body)
 
@@ -395,7 +357,7 @@ def test_push_not_acknowledged_is_pushed_twice_more(
     receiver.reply_status, receiver.reply_body = status, body
     IntlAdapter(push_sim.settings()).send(["+8613800000001"], "hi")
 
-    assert wait_for(lambda: len(receiver.requests) == 3)
+    wait_until(lambda: len(receiver.requests) == 3)
     time.sleep(0.2)
     assert len(receiver.requests) == 3
     assert len({r.body for r in receiver.requests}) == 1  # the same report each time
@@ -411,7 +373,7 @@ def test_push_to_unreachable_receiver_tries_three_times() -> None:
     simulator.start()
     try:
         IntlAdapter(simulator.settings()).send(["+8613800000001"], "hi")
-        assert wait_for(lambda: len(simulator.pushes) == 3)
+        wait_until(lambda: len(simulator.pushes) == 3)
         time.sleep(0.1)
         assert [p["status"] for p in simulator.pushes] == [None, None, None]
     finally:

@@ -7,7 +7,6 @@ import hashlib
 import json
 import socket
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,10 +22,12 @@ from smsrelay.vendors import (
 from smsrelay.vendors.base import CHINA_TZ
 from smsrelay.vendors.errors import VendorConnectError, VendorHTTPError, VendorParseError, VendorTimeout
 from smsrelay.vendors.kxt3 import Kxt3Adapter
+from smsrelay_local.simulators import VendorSimulator
 from smsrelay_local.simulators.kxt3 import Kxt3Simulator
 
 from tests.helpers import wait_until
 
+from .conftest import receiver_fixtures, simulator_fixtures
 from .push_receiver import PushReceiver
 
 # --------------------------------------------------------------------------- a push receiver
@@ -37,41 +38,21 @@ class Receiver(PushReceiver):
         super().__init__("kxt3", reply)
 
 
-# Servers are shared by the module (a simulator stops in ~1 s: serve_forever polls every 0.5 s);
-# each test gets them drained and reset.
-@pytest.fixture(scope="module")
-def _receiver() -> Iterator[Receiver]:
-    rec = Receiver().start()
-    yield rec
-    rec.stop()
-
-
-@pytest.fixture(scope="module")
-def _sim(_receiver: Receiver) -> Iterator[Kxt3Simulator]:
-    simulator = Kxt3Simulator(push_url=_receiver.url, report_delay_s=0.02, slow_answer_s=1.0, seed=1)
-    simulator.start()
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
-def receiver(_receiver: Receiver) -> Receiver:
-    return _receiver
-
-
-@pytest.fixture
-def sim(_sim: Kxt3Simulator, _receiver: Receiver) -> Iterator[Kxt3Simulator]:
-    yield _sim
-    # Let the reports of this test go out before the next test starts.
-    wait_until(lambda: not _sim._timers and not _sim._outbox, timeout_s=5)
+def _let_reports_go_out(sim: VendorSimulator) -> None:
+    """Reports of the previous test are pushed before the next starts (kxt3 batches them)."""
+    wait_until(lambda: not sim._timers and not sim._outbox, timeout_s=5)  # type: ignore[attr-defined]
     threading.Event().wait(0.05)
-    _sim.reset()
-    _sim.tokens.clear()
-    _sim.balance = 1_000_000
-    _sim.malformed_push_records = False
-    _sim.push_url = _receiver.url
-    with _receiver._cond:
-        _receiver.requests.clear()
+
+
+_receiver_server, receiver = receiver_fixtures(Receiver)
+_sim_server, sim = simulator_fixtures(
+    "kxt3",
+    receiver="_receiver_server",
+    settle=_let_reports_go_out,
+    report_delay_s=0.02,
+    slow_answer_s=1.0,
+    seed=1,
+)
 
 
 @pytest.fixture

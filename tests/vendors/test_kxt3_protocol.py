@@ -6,7 +6,7 @@ import contextlib
 import datetime as dt
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -26,6 +26,8 @@ from smsrelay.vendors.kxt3 import (
     sign,
 )
 from smsrelay_local.simulators.kxt3 import Kxt3Simulator
+
+from .conftest import simulator_fixtures
 
 SETTINGS = {
     "base_url": "http://127.0.0.1:9/webservice/http/service",
@@ -179,10 +181,9 @@ def test_doc_mo_push(form: bool) -> None:
     assert first.raw["smgRecvDate"] == "2015-01-01 12:00:00"
 
 
-@pytest.fixture(scope="module")
-def doc_sim() -> Iterator[Kxt3Simulator]:
-    with Kxt3Simulator(cid="12345678", uid="test", password="kxt3-secret") as simulator:
-        yield simulator
+_doc_sim_server, doc_sim = simulator_fixtures(
+    "kxt3", name="doc_sim", cid="12345678", uid="test", password="kxt3-secret"
+)
 
 
 def _post(sim: Kxt3Simulator, op: str, message: str) -> dict[str, object]:
@@ -379,23 +380,48 @@ items = st.dictionaries(item_keys, json_values, max_size=5)
 envelopes = st.fixed_dictionaries(
     {"type": st.sampled_from(["report", "mo", "MO", "other", ""]) | json_values},
     optional={
-        "uid": json_values,
-        "pwd": json_values,
+        # SETTINGS' push credentials (as text, number or float) drawn often enough to be tested
+        "uid": st.sampled_from(["abc", "abd", ""]) | json_values,
+        "pwd": st.sampled_from(["123", 123, 123.0, "124"]) | json_values,
         "jsonData": st.lists(items, max_size=4) | json_values | st.lists(items, max_size=3).map(json.dumps),
     },
 )
+# Push credentials no generated input holds: on arbitrary input the check must answer no.
+STRANGER = Kxt3Adapter({**SETTINGS, "push_uid": "uid-5c1e09b7f2a4", "push_pwd": "pwd-93d0e6a1b87f"})
 
 
-def _requests_from(envelope: dict[str, object]) -> list[RawRequest]:
+def _requests_from(envelope: dict[str, object]) -> list[tuple[RawRequest, bool]]:
+    """The envelope as a JSON body and as a form body, each with whether it carries SETTINGS'
+    push credentials: a JSON field may be a string or a number (123.0 reads as 123); a form
+    field is the text sent (non-strings go as their JSON)."""
+
+    def json_text(value: object) -> str | None:
+        if isinstance(value, bool) or value is None:
+            return None
+        if isinstance(value, float):
+            return str(int(value)) if value.is_integer() else None
+        return str(value) if isinstance(value, int | str) else None
+
+    def form_text(value: object) -> str:
+        return value if isinstance(value, str) else json.dumps(value)
+
+    def carries(text: Callable[[object], str | None]) -> bool:
+        if "uid" not in envelope or "pwd" not in envelope:
+            return False
+        return text(envelope["uid"]) == "abc" and text(envelope["pwd"]) == "123"
+
     as_json = json.dumps(envelope).encode()
-    form = urlencode({k: v if isinstance(v, str) else json.dumps(v) for k, v in envelope.items()}).encode()
-    return [RawRequest("POST", body=as_json), RawRequest("POST", body=form)]
+    form = urlencode({k: form_text(v) for k, v in envelope.items()}).encode()
+    return [
+        (RawRequest("POST", body=as_json), carries(json_text)),
+        (RawRequest("POST", body=form), carries(form_text)),
+    ]
 
 
 def _only_parse_errors(request: RawRequest) -> None:
     with contextlib.suppress(VendorParseError):
         ADAPTER.parse_push(request)
-    assert ADAPTER.check_push_credentials(request) in (True, False)
+    assert STRANGER.check_push_credentials(request) is False
 
 
 @settings(max_examples=300, deadline=None)
@@ -416,11 +442,13 @@ def test_parse_push_arbitrary_text(text: str, prefix: str) -> None:
     _only_parse_errors(RawRequest("POST", body=(prefix + text).encode("utf-8", "surrogatepass")))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(envelope=envelopes)
 def test_parse_push_near_valid_envelopes(envelope: dict[str, object]) -> None:
-    for request in _requests_from(envelope):
+    for request, has_credentials in _requests_from(envelope):
         _only_parse_errors(request)
+        assert ADAPTER.check_push_credentials(request) is has_credentials
 
 
 @settings(max_examples=300, deadline=None)
@@ -442,6 +470,7 @@ answer_texts = (
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(text=answer_texts)
 def test_answer_parsers_raise_only_vendor_errors(text: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from urllib.parse import parse_qsl
 
@@ -26,6 +25,7 @@ from smsrelay_local.simulators.santo import SantoSimulator
 
 from tests.helpers import wait_until
 
+from .conftest import receiver_fixtures, simulator_fixtures
 from .push_receiver import PushReceiver
 
 # --------------------------------------------------------------------------- a push receiver
@@ -47,33 +47,16 @@ class Receiver(PushReceiver):
             return mine()
 
 
-# Servers are shared by the module (stopping one takes ~0.5 s); each test starts from a clean state.
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    server = Receiver().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def module_sim(receiver: Receiver) -> Iterator[SantoSimulator]:
-    sim = SantoSimulator(
-        push_url=receiver.url, report_delay_s=0.05, slow_report_s=0.6, slow_answer_s=0.8, seed=7
-    )
-    sim.start()
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture
-def sim(module_sim: SantoSimulator, receiver: Receiver) -> Iterator[SantoSimulator]:
-    module_sim.reset()
-    module_sim.balance = 100.0
-    receiver.clear()
-    yield module_sim
-    module_sim.cn_templates = None
-    module_sim.allowed_ips = None
-    module_sim.push_url = receiver.url
+_receiver_server, receiver = receiver_fixtures(Receiver)
+_sim_server, sim = simulator_fixtures(
+    "santo",
+    receiver="_receiver_server",
+    balance=100.0,
+    report_delay_s=0.05,
+    slow_report_s=0.6,
+    slow_answer_s=0.8,
+    seed=7,
+)
 
 
 @pytest.fixture

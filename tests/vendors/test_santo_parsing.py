@@ -394,6 +394,7 @@ _values = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(
     method=st.sampled_from(["GET", "POST", "PUT", ""]),
@@ -449,6 +450,7 @@ def test_decode_report_text_never_raises(sm: str, dc: str) -> None:
     assert decode_report_text(sm, dc) is None or isinstance(decode_report_text(sm, dc), str)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(
     msgid=st.text(alphabet="0123456789abcdef", min_size=1, max_size=20),

@@ -20,6 +20,7 @@ from smsrelay_local.simulators.sms57 import Sms57Simulator
 
 from tests.helpers import wait_until
 
+from .conftest import simulator_fixtures
 from .push_receiver import PushReceiver
 
 # --------------------------------------------------------------------------- helpers
@@ -44,35 +45,14 @@ class Wire:
         self.bodies.append({k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()})
 
 
-DEFAULTS: dict[str, Any] = {
-    "balance": 1_000_000,
-    "charge_type": "PRECHARGE",
-    "price_li": 50,
-    "require_signature": False,
-    "disabled": False,
-    "password_mode": "md5",
-    "push_url": None,
-    "max_numbers": 500,
-    "malformed_push_records": False,
-}
-
-
-@pytest.fixture(scope="module")
-def shared_sim() -> Iterator[Sms57Simulator]:
-    # One server for the module: stopping one costs half a second (serve_forever's poll interval).
-    simulator = Sms57Simulator(report_delay_s=0.01, slow_answer_s=1.0, seed=7)
-    simulator.start()
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
-def sim(shared_sim: Sms57Simulator) -> Sms57Simulator:
-    wait_until(lambda: not shared_sim._timers)  # nothing left over from the previous test
-    shared_sim.reset()
-    for name, value in DEFAULTS.items():
-        setattr(shared_sim, name, value)
-    return shared_sim
+# Waits for the previous test's reports (a timer due later would fire into this one).
+_sim_server, sim = simulator_fixtures(
+    "sms57",
+    settle=lambda s: wait_until(lambda: not s._timers),
+    report_delay_s=0.01,
+    slow_answer_s=1.0,
+    seed=7,
+)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +25,8 @@ from smsrelay.vendors.sms57 import (
     stat_description,
 )
 from smsrelay_local.simulators.sms57 import Sms57Simulator
+
+from .conftest import simulator_fixtures
 
 # --------------------------------------------------------------------------- the document's examples, verbatim
 
@@ -233,12 +234,9 @@ def test_doc_push() -> None:
 # --------------------------------------------------------------------------- the document's requests
 
 
-@pytest.fixture(scope="module")
-def doc_sim() -> Iterator[Sms57Simulator]:
-    simulator = Sms57Simulator(password_mode="plain", report_delay_s=0.01)
-    simulator.start()
-    yield simulator
-    simulator.stop()
+_doc_sim_server, doc_sim = simulator_fixtures(
+    "sms57", name="doc_sim", password_mode="plain", report_delay_s=0.01
+)
 
 
 def test_doc_p2p_request_is_accepted(doc_sim: Sms57Simulator) -> None:
@@ -405,6 +403,7 @@ def test_parse_push_raises_only_parse_errors_on_bytes(
         )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(payload=st.one_of(json_values, st.lists(records, max_size=4), records))
 def test_parse_push_raises_only_parse_errors_on_json(payload: Any) -> None:
@@ -425,6 +424,7 @@ answers = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(text=answers)
 def test_answer_readers_raise_only_vendor_errors(text: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from urllib.parse import quote_plus
 
@@ -30,6 +30,7 @@ from smsrelay_local.simulators.smsadmin import SmsAdminSimulator
 
 from tests.helpers import wait_until
 
+from .conftest import simulator_fixtures
 from .push_receiver import PushReceiver
 
 PASSWORD = "123456"
@@ -37,35 +38,14 @@ PASSWORD_MD5 = "e10adc3949ba59abbe56e057f20f883e"  # md5("123456"), the well-kno
 TEXT = "【Acme】您的验证码是4711"
 
 
-def wait_for(check: Callable[[], bool], timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return check()
-
-
 class SmsAdminReceiver(PushReceiver):
     def __init__(self) -> None:
         super().__init__("smsadmin", SmsAdminAdapter.push_ack.body)
 
 
-@pytest.fixture(scope="module")
-def running_sim() -> Iterator[SmsAdminSimulator]:
-    # One server for the module (stopping one takes ~0.5 s); each test gets it reset.
-    simulator = SmsAdminSimulator(
-        uid="acme", password=PASSWORD, report_delay_s=0.01, slow_answer_s=1.0, seed=1
-    )
-    simulator.start()
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
-def sim(running_sim: SmsAdminSimulator) -> SmsAdminSimulator:
-    running_sim.reset()
-    return running_sim
+_sim_server, sim = simulator_fixtures(
+    "smsadmin", uid="acme", password=PASSWORD, report_delay_s=0.01, slow_answer_s=1.0, seed=1
+)
 
 
 @pytest.fixture
@@ -248,7 +228,7 @@ def test_sensitive_words(sim: SmsAdminSimulator, adapter: SmsAdminAdapter) -> No
 
 def test_pull_reports_each_once(sim: SmsAdminSimulator, adapter: SmsAdminAdapter) -> None:
     adapter.send(["+8613800000001", "+8613800004040"], TEXT, SendOptions(reference="r1"))
-    assert wait_for(lambda: len(sim.pending_reports) == 2)
+    wait_until(lambda: len(sim.pending_reports) == 2)
     batch = adapter.pull_reports()
     reports = {r.to: r for r in batch.reports}
     assert not batch.more  # 2 < 20: nothing more to fetch now
@@ -264,7 +244,7 @@ def test_pull_reports_each_once(sim: SmsAdminSimulator, adapter: SmsAdminAdapter
 def test_one_pull_is_one_call_of_at_most_20(sim: SmsAdminSimulator, adapter: SmsAdminAdapter) -> None:
     """Finding 2: the adapter hands back each vendor answer at once; the poll drains."""
     adapter.send([f"+86138{i:08d}" for i in range(1, 46)], TEXT)
-    assert wait_for(lambda: len(sim.pending_reports) == 45)
+    wait_until(lambda: len(sim.pending_reports) == 45)
     sizes = []
     while True:
         batch = adapter.pull_reports()
@@ -280,7 +260,7 @@ def test_a_bad_line_is_skipped_and_still_counts_toward_the_20(
     sim: SmsAdminSimulator, adapter: SmsAdminAdapter
 ) -> None:
     adapter.send([f"+86138{i:08d}" for i in range(1, 21)], TEXT)
-    assert wait_for(lambda: len(sim.pending_reports) == 20)
+    wait_until(lambda: len(sim.pending_reports) == 20)
     sim.raw_report_lines.append("1380000000x/2024-05-01 12:00:00/L/DELIVRD/")  # a non-digit mobile
     batch = adapter.pull_reports()
     assert len(batch.reports) == 19 and len(batch.unreadable) == 1 and batch.more
@@ -318,7 +298,7 @@ def test_pull_inbound_with_a_line_break_in_content(sim: SmsAdminSimulator, adapt
 def test_push_report_and_inbound(push_sim: SmsAdminSimulator, receiver: PushReceiver) -> None:
     adapter = SmsAdminAdapter(push_sim.settings())
     adapter.send(["+8613800000001"], TEXT, SendOptions(reference="push1"))
-    assert wait_for(lambda: len(receiver.requests) == 1)
+    wait_until(lambda: len(receiver.requests) == 1)
     raw = receiver.requests[0]
     assert raw.method == "POST"
     assert adapter.check_push_credentials(raw)
@@ -331,7 +311,7 @@ def test_push_report_and_inbound(push_sim: SmsAdminSimulator, receiver: PushRece
         "DELIVRD",
     )
     push_sim.inject_inbound("13800000001", "退订，谢谢")
-    assert wait_for(lambda: len(receiver.requests) == 2)
+    wait_until(lambda: len(receiver.requests) == 2)
     inbound = adapter.parse_push(receiver.requests[1]).inbound[0]
     assert (
         inbound.from_ == "+8613800000001"
@@ -352,7 +332,7 @@ def test_pushes_by_query_string_or_form_body(receiver: PushReceiver, push_method
         adapter = SmsAdminAdapter(sim.settings())
         adapter.send(["+8613800000001"], TEXT, SendOptions(reference="push2"))
         sim.inject_inbound("13800000001", "退订，谢谢")
-        assert wait_for(lambda: len(receiver.requests) == 2)
+        wait_until(lambda: len(receiver.requests) == 2)
     report_push, inbound_push = sorted(
         receiver.requests, key=lambda r: "Class=mo" in r.raw_query + str(r.body)
     )
@@ -386,7 +366,7 @@ def test_push_not_retried_on_failure() -> None:
     sim.start()
     try:
         SmsAdminAdapter(sim.settings()).send(["+8613800000001"], TEXT)
-        assert wait_for(lambda: len(sim.pushes) == 1)
+        wait_until(lambda: len(sim.pushes) == 1)
         time.sleep(0.2)
         assert len(sim.pushes) == 1 and sim.pushes[0]["status"] is None
         assert not sim.pending_reports  # lost, as the document says
@@ -617,7 +597,7 @@ def test_unreadable_pull_and_balance(sim: SmsAdminSimulator, adapter: SmsAdminAd
 
 def test_report_times_are_china_time(sim: SmsAdminSimulator, adapter: SmsAdminAdapter) -> None:
     adapter.send(["+8613800000001"], TEXT)
-    assert wait_for(lambda: len(sim.pending_reports) == 1)
+    wait_until(lambda: len(sim.pending_reports) == 1)
     report = adapter.pull_reports().reports[0]
     assert report.occurred_at is not None
     assert abs((report.occurred_at - dt.datetime.now(CHINA_TZ)).total_seconds()) < 5

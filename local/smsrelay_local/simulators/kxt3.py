@@ -186,6 +186,7 @@ class Kxt3Simulator(VendorSimulator):
     def reset(self) -> None:
         super().reset()
         with self.lock:
+            self.tokens.clear()
             self._outbox.clear()  # a flush cleared with the timers must not block the next test's pushes
 
     # ------------------------------------------------------------------ pushes

@@ -61,8 +61,8 @@ class ResourceBuilder:
 
     def create_all(self) -> None:
         self._secrets()
-        self._buckets()
-        self._tables()
+        self.create_buckets()
+        self.create_tables()
         self._queues()
         self._buses()
         self._topics()
@@ -98,7 +98,7 @@ class ResourceBuilder:
             arn = sm.create_secret(**args)["ARN"]
             self.t.physical[lid] = {"Ref": arn, "Id": arn}
 
-    def _buckets(self) -> None:
+    def create_buckets(self) -> None:
         """Buckets, with their EventBridge notifications (uploads reach the rules like on AWS)."""
         s3 = self.clients("s3")
         for lid in self.t.of_type("AWS::S3::Bucket"):
@@ -114,7 +114,8 @@ class ResourceBuilder:
                     Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
                 )
 
-    def _tables(self) -> None:
+    def create_tables(self) -> None:
+        """The tables (public: the in-process test harness makes only these and the buckets)."""
         ddb = self.clients("dynamodb")
         for lid in self.t.of_type("AWS::DynamoDB::Table"):
             props = self.t.resolve(self.t.props(lid))
