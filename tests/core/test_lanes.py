@@ -10,8 +10,9 @@ from collections import Counter
 import pytest
 from smsrelay.deps import Deps
 
+from tests.helpers import TEXT, assert_promises, reconfigure, route, sends, vendor_settings
+
 from .harness import Harness
-from .test_faults import TEXT, assert_promises, reconfigure, route, sends, vendor_settings
 
 BLAST = "【Acme】Spring sale: 20% off everything"
 
