@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -148,6 +149,13 @@ def run_local(args: argparse.Namespace) -> int:
         if not args.quiet:
             print("stopping...", flush=True)
         stack.stop()
+    running = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
+    if running:
+        # An invocation still in flight (a pool thread) would hold the exit until it ends:
+        # Ctrl-C means now, and everything the stack owns is stopped and cleaned up.
+        print(f"stopped ({len(running)} invocation(s) still running were not waited for)", flush=True)
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 

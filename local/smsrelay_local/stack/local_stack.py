@@ -17,6 +17,7 @@ import secrets
 import shutil
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -79,6 +80,8 @@ class LocalStack:
 
     _active: ClassVar[LocalStack | None] = None  # os.environ and moto are process-wide: one at a time
     _active_lock: ClassVar[threading.Lock] = threading.Lock()
+    #: how long stop() waits for its workers in all (an invocation in flight is not waited for)
+    STOP_WAIT_S: ClassVar[float] = 10.0
 
     def __init__(
         self,
@@ -285,8 +288,9 @@ class LocalStack:
             workers.append(self._mirror)
         for worker in workers:
             worker.stop()
+        deadline = time.monotonic() + self.STOP_WAIT_S  # one wait for all, not one per worker
         for worker in workers:
-            worker.join()
+            worker.join(deadline - time.monotonic())
         self._runners, self._pollers, self._drains, self._mirror = [], [], [], None
         if self._api is not None:
             self._api.stop()

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
+
+from .worker import Worker
 
 log = logging.getLogger("smsrelay.local")
 
 
-class SecretsMirror:
+class SecretsMirror(Worker):
     def __init__(
         self,
         secretsmanager: Any,
@@ -30,18 +31,7 @@ class SecretsMirror:
         self._known = {vendor: dict(values) for vendor, values in known.items()}
         self._on_change = on_change
         self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="local-secrets-mirror", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def join(self) -> None:
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+        super().__init__("local-secrets-mirror")
 
     def check(self) -> dict[str, dict[str, Any]]:
         """Read every secret once; hand the vendors whose settings changed to `on_change`."""
@@ -61,7 +51,7 @@ class SecretsMirror:
         return changed
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
+        while not self._stopped.wait(self._interval_s):
             try:
                 self.check()
             except Exception:

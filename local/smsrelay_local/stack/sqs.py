@@ -53,9 +53,11 @@ class SqsPoller(Worker):
         )
         super().__init__(f"local-poll-{function.logical_id}")
 
-    def join(self) -> None:
-        super().join()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def join(self, timeout_s: float | None = None) -> None:
+        super().join(timeout_s)
+        # Batches not started are dropped (their messages come back after the visibility
+        # timeout); one already running is not waited for: stop() has a deadline.
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _run(self) -> None:
         while not self._stopped.is_set():

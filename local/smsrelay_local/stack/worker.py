@@ -22,9 +22,11 @@ class Worker(ABC):
     def stop(self) -> None:
         self._stopped.set()
 
-    def join(self) -> None:
+    def join(self, timeout_s: float | None = None) -> None:
+        """Wait for `_run` to end: at most `join_timeout_s`, or `timeout_s` when that is shorter."""
         if self._thread.is_alive():
-            self._thread.join(timeout=self.join_timeout_s)
+            limit = self.join_timeout_s if timeout_s is None else min(timeout_s, self.join_timeout_s)
+            self._thread.join(timeout=max(0.0, limit))
 
     @abstractmethod
     def _run(self) -> None: ...
