@@ -132,7 +132,10 @@ def run_local(args: argparse.Namespace) -> int:
         publish_stack=True,  # `smsrelay setup --endpoint-url` works on it
     )
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    # Ctrl-C and SIGTERM stop the stack. Set here, not left to Python's default: a shell starts
+    # background jobs with SIGINT ignored, and Python then keeps ignoring it.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
     try:
         stack.start()
     except (TemplateError, OSError, ValueError) as exc:
@@ -141,10 +144,7 @@ def run_local(args: argparse.Namespace) -> int:
     try:
         if not args.quiet:
             print("ready; Ctrl-C stops", flush=True)
-        while not stopping.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
+        stopping.wait()
     finally:
         if not args.quiet:
             print("stopping...", flush=True)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from unittest import mock
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import boto3
@@ -69,16 +70,8 @@ def load_function(name: str) -> ModuleType:
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
-        saved = {key: os.environ.get(key) for key in env}
-        os.environ.update(env)  # read at import, as on Lambda's cold start
-        try:
+        with mock.patch.dict(os.environ, env):  # read at import, as on Lambda's cold start
             spec.loader.exec_module(module)
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
         return module
 
 

@@ -8,7 +8,6 @@ parallel. Cold starts happen per environment, as they do on Lambda.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import itertools
 import logging
@@ -19,29 +18,15 @@ import threading
 import time
 import types
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from unittest import mock
 
 from .template import ACCOUNT_ID, FunctionSpec
 
 log = logging.getLogger("smsrelay.local")
 _module_ids = itertools.count()
 _import_lock = threading.Lock()  # one import at a time: each may set its own variables
-
-
-@contextlib.contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 class LambdaContext:
@@ -122,7 +107,7 @@ class LocalFunction:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module  # dataclasses and pydantic look their module up here
         try:
-            with _import_lock, _environ(self.import_env):
+            with _import_lock, mock.patch.dict(os.environ, self.import_env):
                 spec.loader.exec_module(module)
         except BaseException:
             sys.modules.pop(name, None)
