@@ -70,10 +70,9 @@ class Dispatcher:
         claimed = self.store.claims.move(claim, ChunkState.INFLIGHT, vendor=chunk.vendor)
         if claimed is None:
             raise Redeliver("lost the claim race", 5)
-        # a `retry` chunk (or one held since: pacing or quiet hours may hold a retry) sends only
-        # the recipients it still owns
-        resumed = claim.state in (ChunkState.RETRY, ChunkState.HELD)
-        items = self._owned(chunk, chunk.items) if resumed else list(chunk.items)
+        # a chunk an earlier attempt called the vendor for (`retry`, or held since: pacing or
+        # quiet hours may hold a retry) sends only the recipients it still owns
+        items = self._owned(chunk, chunk.items) if claim.attempt > 0 else list(chunk.items)
         if not items:
             self.store.claims.move(claimed, ChunkState.DONE)
             return "duplicate"
