@@ -39,3 +39,12 @@ def test_the_settings_are_read_from_the_secret_under_the_prefix(secretsmanager) 
 def test_without_a_prefix_no_vendor_is_configured(secretsmanager) -> None:
     with pytest.raises(VendorNotConfigured, match="VENDOR_SECRET_PREFIX"):
         Vendors(Settings()).settings_of("kxt3")
+
+
+def test_a_vendor_outside_the_stacks_list_is_not_configured_without_a_secret_read(secretsmanager) -> None:
+    secretsmanager.create_secret(Name=f"{PREFIX}kxt3", SecretString=json.dumps({"base_url": "http://k"}))
+    secretsmanager.create_secret(Name=f"{PREFIX}intl", SecretString=json.dumps({"base_url": "http://i"}))
+    vendors = Vendors(Settings.from_env({"VENDOR_SECRET_PREFIX": PREFIX, "VENDORS": "kxt3, sms57"}))
+    with pytest.raises(VendorNotConfigured, match="not in the stack's Vendors list"):
+        vendors.settings_of("intl")  # its secret exists, but the stack does not serve it
+    assert vendors.configured() == ["kxt3"]  # sms57 is listed but has no secret

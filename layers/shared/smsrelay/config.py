@@ -42,6 +42,8 @@ class Settings(BaseModel):
     default_vendor: str = "sms57"
     default_region: str = "CN"
     routing_rules: list[RouteRule] = Field(default_factory=list)
+    #: the stack's vendors (its `Vendors` list, comma separated); empty: every vendor module
+    vendors: list[str] = Field(default_factory=list)
     #: each vendor's settings are the Secrets Manager secret named <prefix><vendor id> (deployed)
     vendor_secret_prefix: str = ""
     #: a JSON file with every vendor's settings (local stack); wins over the secrets
@@ -80,6 +82,13 @@ class Settings(BaseModel):
     def _json(cls, value: Any) -> Any:
         if isinstance(value, str):
             return json.loads(value) if value.strip() else None
+        return value
+
+    @field_validator("vendors", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
     @classmethod

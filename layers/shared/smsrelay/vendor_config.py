@@ -30,6 +30,8 @@ class Vendors:
 
     def settings_of(self, vendor_id: str) -> dict[str, Any]:
         """The raw settings of one vendor; VendorNotConfigured when it has none or is disabled."""
+        if self.settings.vendors and vendor_id not in self.settings.vendors:
+            raise VendorNotConfigured(f"vendor {vendor_id!r} is not in the stack's Vendors list")
         if self.settings.vendor_settings_file:
             raw = self._from_file(self.settings.vendor_settings_file).get(vendor_id)
         else:
@@ -79,7 +81,7 @@ class Vendors:
 
     def configured(self) -> list[str]:
         result = []
-        for vendor_id in VENDOR_IDS:
+        for vendor_id in self.settings.vendors or VENDOR_IDS:
             try:
                 self.settings_of(vendor_id)
             except VendorNotConfigured:
