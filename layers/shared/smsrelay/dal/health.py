@@ -47,7 +47,7 @@ class HealthStore:
         keys = [single_key("H", v) for v in dict.fromkeys(vendors)]
         if not keys:
             return {}
-        items = (HealthItem.from_item(i) for i in self.table.batch_get(keys))
+        items = (HealthItem.from_item(i) for i in self.table.batch_get(keys, consistent=False))
         return {item.vendor: item for item in items}
 
     def get(self, vendor: str) -> HealthItem:

@@ -77,16 +77,8 @@ class SuppressionStore:
         return found
 
     def _batch(self, numbers: list[str]) -> set[str]:
-        found: set[str] = set()
-        pending: dict[str, Any] = {
-            self.table.name: {"Keys": [single_key("S", n) for n in numbers], "ProjectionExpression": "pk"}
-        }
-        while pending:
-            answer = self.table.call("batch_get_item", RequestItems=pending)
-            for raw in answer.get("Responses", {}).get(self.table.name, []):
-                found.add(raw["pk"]["S"][2:])
-            pending = answer.get("UnprocessedKeys") or {}
-        return found
+        keys = [single_key("S", n) for n in numbers]
+        return {item["pk"][2:] for item in self.table.batch_get(keys, projection="pk", consistent=False)}
 
     def page(self, limit: int = 100, next_token: str | None = None) -> tuple[list[Suppression], str | None]:
         """Suppressed numbers in number order, `limit` at a time; and the token of the next page."""

@@ -219,13 +219,16 @@ class Table:
             else:
                 raise StoreError("BatchWriteItem kept leaving items unprocessed")
 
-    def batch_get(self, keys: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Items by key, 100 a call, consistent; missing keys are left out."""
+    def batch_get(
+        self, keys: Sequence[dict[str, Any]], projection: str | None = None, consistent: bool = True
+    ) -> list[dict[str, Any]]:
+        """Items by key, 100 a call; missing keys are left out."""
         found: list[dict[str, Any]] = []
         for start in range(0, len(keys), 100):
-            pending: dict[str, Any] = {
-                self.name: {"Keys": list(keys[start : start + 100]), "ConsistentRead": True}
-            }
+            request: dict[str, Any] = {"Keys": list(keys[start : start + 100]), "ConsistentRead": consistent}
+            if projection:
+                request["ProjectionExpression"] = projection
+            pending: dict[str, Any] = {self.name: request}
             delay = 0.05
             while pending:
                 answer = self.call("batch_get_item", RequestItems=pending)
